@@ -1,1 +1,27 @@
-//! placeholder
+//! wsgate: a WebSocket gateway whose application logic runs as sandboxed
+//! WebAssembly components.
+//!
+//! The host owns every socket, the HTTP upgrade and all WebSocket framing; plugins
+//! (components implementing `wit/plugin.wit`) see events and answer with commands.
+//!
+//! # Layout
+//! - [`config`]: the TOML config file, its validation, and the embedded demo.
+//! - [`plugin`]: compiling, linking and calling plugins under limits.
+//! - `app`: one actor per app that owns the plugin instance and its connections.
+//! - `http`: routing, handshake validation and the HTTP answers (404, 426, 400…).
+//! - `connection`: one WebSocket connection: reading, writing, closing.
+//! - `close`: close codes a server may send.
+//! - [`server`]: the accept loop, start-up and shutdown ([`Gateway`]).
+
+pub mod config;
+pub mod plugin;
+pub mod server;
+
+mod app;
+mod close;
+mod connection;
+mod http;
+
+pub use config::{Config, ConfigError};
+pub use plugin::PluginError;
+pub use server::{Gateway, StartError};

@@ -1,0 +1,49 @@
+//! Apps: each one a route, a plugin and limits, run by one actor.
+//!
+//! - [`actor`]: the thread that owns the plugin instance and handles the app's events
+//!   one at a time, in order.
+//! - [`registry`]: the app's open connections, and the commands run against them.
+//! - [`event`]: what connections tell the actor, and what the actor tells them.
+
+pub(crate) mod actor;
+pub(crate) mod event;
+pub(crate) mod registry;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Limits;
+use crate::plugin::types;
+pub(crate) use event::{AcceptOutcome, Event, Outbound, Outbox};
+
+/// How many events may wait for an app's actor before connections wait to hand over
+/// theirs (backpressure on the clients, never loss).
+pub(crate) const EVENT_QUEUE: usize = 1024;
+
+/// What connections and the HTTP layer hold of an app: its name, limits and the
+/// sending side of its actor's event queue.
+#[derive(Clone)]
+pub(crate) struct AppHandle {
+    pub(crate) name: Arc<str>,
+    pub(crate) limits: Limits,
+    events: mpsc::Sender<Event>,
+}
+
+/// The actor is gone: the gateway is shutting down.
+#[derive(Debug)]
+pub(crate) struct AppGone;
+
+impl AppHandle {
+    /// Hands `event` to the actor, waiting while its queue is full.
+    pub(crate) async fn send(&self, event: Event) -> Result<(), AppGone> {
+        self.events.send(event).await.map_err(|_| AppGone)
+    }
+
+    /// Asks the plugin whether to accept a handshake.
+    pub(crate) async fn accept(&self, conn: u64, request: types::Request) -> Result<AcceptOutcome, AppGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Event::Accept { conn, request, reply }).await?;
+        answer.await.map_err(|_| AppGone)
+    }
+}

@@ -1,0 +1,338 @@
+//! The gateway's configuration: the TOML file, its validation, and the embedded demo.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8000"   # address and port to serve on
+//!
+//! [[app]]                     # one table per app
+//! name = "chat"               # shown in logs; letters, digits, '-', '_', '.'
+//! route = "/ws"               # the URL path clients connect to
+//! plugin = "chat.wasm"        # the component, relative to this file
+//! ```
+//!
+//! Unknown keys are errors; every error names the file, the line and the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The address served when neither the config nor `--listen` names one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+/// A validated gateway configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address and port the gateway listens on (`listen`, default `127.0.0.1:8000`).
+    pub listen: SocketAddr,
+    /// The apps, in file order; at least one, with distinct names and routes.
+    pub apps: Vec<AppConfig>,
+}
+
+/// One app (tenant): a route served by a plugin under limits.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// Unique name, used in logs (`name`).
+    pub name: String,
+    /// The URL path clients connect to, starting with `/` (`route`).
+    pub route: String,
+    /// Where the plugin component comes from (`plugin`).
+    pub plugin: PluginSource,
+    /// The limits the app runs under.
+    pub limits: Limits,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A `.wasm` file (the config's relative paths are resolved against its folder).
+    File(PathBuf),
+    /// A component built into the gateway binary (the demo plugins).
+    Embedded {
+        /// A name for logs.
+        name: &'static str,
+        /// The component.
+        bytes: &'static [u8],
+    },
+}
+
+impl PluginSource {
+    /// How logs name this source: the path, or `embedded:NAME`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Embedded { name, .. } => format!("embedded:{name}"),
+        }
+    }
+}
+
+/// Per-app limits. The defaults suit a chat-sized app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Cap on the plugin's linear memory. Default 64 MiB.
+    pub memory: usize,
+    /// Wall-clock deadline of one hook call; a hook past it traps. Default 100 ms.
+    pub hook_timeout: Duration,
+    /// Largest message a client may send, in bytes; a larger one closes the
+    /// connection with 1009. Default 1 MiB.
+    pub max_message_size: usize,
+    /// Largest single frame a client may send, in bytes. Default: `max_message_size`.
+    pub max_frame_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: 64 << 20,
+            hook_timeout: Duration::from_millis(100),
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+        }
+    }
+}
+
+/// Why a config cannot be used. The message names the file, and where it can, the line
+/// and key to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read: check the path given to `--config`.
+    #[error("cannot read the config file {file}: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has unknown or missing keys, or a value is wrong.
+    #[error("{file}:{}{message}", location.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_else(|| " ".into()))]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Line and column (1-based) of the offending key or value, when known.
+        location: Option<(usize, usize)>,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    app: Vec<Spanned<RawApp>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: Spanned<String>,
+    route: Spanned<String>,
+    plugin: Spanned<String>,
+}
+
+/// Turns byte offsets of a file into line and column numbers.
+struct Locator<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let before = self.text.get(..offset).unwrap_or(self.text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn error(&self, offset: Option<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            location: offset.map(|o| self.position(o)),
+            message: message.into(),
+        }
+    }
+
+    fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+        self.error(Some(value.span().start), message)
+    }
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] if it cannot be read, [`ConfigError::Invalid`] if it is wrong.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates `text`, the content of the config file `path` (relative plugin
+    /// paths are resolved against the folder of `path`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the line and key of the first problem.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let loc = Locator { file: path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end().to_owned();
+            loc.error(e.span().map(|s| s.start), message)
+        })?;
+        let listen_text = raw.listen.as_ref().map_or(DEFAULT_LISTEN, |l| l.get_ref().as_str());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            let message = format!(
+                "`listen` must be an IP address and port such as \"127.0.0.1:8000\", not {listen_text:?}"
+            );
+            match &raw.listen {
+                Some(l) => loc.at(l, message),
+                None => loc.error(None, message),
+            }
+        })?;
+        if raw.app.is_empty() {
+            return Err(loc.error(None, "no app is defined: add an [[app]] table with `name`, `route` and `plugin`"));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut apps: Vec<AppConfig> = Vec::with_capacity(raw.app.len());
+        for app in &raw.app {
+            let app = app.get_ref();
+            let config = validate_app(&loc, app, base)?;
+            if apps.iter().any(|a| a.name == config.name) {
+                return Err(loc.at(&app.name, format!("`name`: two apps are called {:?}", config.name)));
+            }
+            if let Some(other) = apps.iter().find(|a| a.route == config.route) {
+                return Err(loc.at(
+                    &app.route,
+                    format!("`route`: {:?} is already the route of app {:?}", config.route, other.name),
+                ));
+            }
+            apps.push(config);
+        }
+        Ok(Self { listen, apps })
+    }
+
+    /// The demo: the chat plugin at `/ws` and the echo plugin at `/echo` on
+    /// `127.0.0.1:8000`, both built into the binary.
+    #[cfg(feature = "demo")]
+    pub fn demo() -> Self {
+        let app = |name: &str, route: &str, plugin_name: &'static str, bytes: &'static [u8]| AppConfig {
+            name: name.into(),
+            route: route.into(),
+            plugin: PluginSource::Embedded {
+                name: plugin_name,
+                bytes,
+            },
+            limits: Limits::default(),
+        };
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            apps: vec![
+                app("chat", "/ws", "chat", include_bytes!(env!("WSGATE_DEMO_CHAT_WASM"))),
+                app("echo", "/echo", "echo", include_bytes!(env!("WSGATE_DEMO_ECHO_WASM"))),
+            ],
+        }
+    }
+}
+
+fn validate_app(loc: &Locator<'_>, app: &RawApp, base: &Path) -> Result<AppConfig, ConfigError> {
+    let name = app.name.get_ref();
+    if name.is_empty() || name.len() > 64 {
+        return Err(loc.at(&app.name, "`name` must be 1 to 64 characters"));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(loc.at(
+            &app.name,
+            format!("`name` {name:?} may only hold ASCII letters, digits, '-', '_' and '.'"),
+        ));
+    }
+    let route = app.route.get_ref();
+    if !route.starts_with('/') {
+        return Err(loc.at(&app.route, format!("`route` must start with '/', like \"/{}\"", route.trim_start_matches('/'))));
+    }
+    if route.chars().any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#') {
+        return Err(loc.at(
+            &app.route,
+            format!("`route` {route:?} must be a plain path: no spaces, '?' or '#'"),
+        ));
+    }
+    let plugin = app.plugin.get_ref();
+    if plugin.trim().is_empty() {
+        return Err(loc.at(&app.plugin, "`plugin` must be the path of a .wasm component"));
+    }
+    Ok(AppConfig {
+        name: name.clone(),
+        route: route.clone(),
+        plugin: PluginSource::File(base.join(plugin)),
+        limits: Limits::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/wsgate/gw.toml")).map_err(|e| e.to_string())
+    }
+
+    const ONE_APP: &str = "[[app]]\nname = \"chat\"\nroute = \"/ws\"\nplugin = \"chat.wasm\"\n";
+
+    #[test]
+    fn a_minimal_file_gets_the_default_listen_and_relative_plugin_paths() {
+        let config = parse(ONE_APP).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.apps[0].name, "chat");
+        assert_eq!(config.apps[0].route, "/ws");
+        assert_eq!(
+            config.apps[0].plugin,
+            PluginSource::File(PathBuf::from("/etc/wsgate/chat.wasm"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_file_line_and_key() {
+        let err = parse(&format!("{ONE_APP}colour = \"red\"\n")).err().unwrap_or_default();
+        assert!(err.starts_with("/etc/wsgate/gw.toml:5:1: unknown field `colour`"), "{err}");
+        let err = parse("lisen = \"127.0.0.1:1\"\n").err().unwrap_or_default();
+        assert!(err.starts_with("/etc/wsgate/gw.toml:1:1: unknown field `lisen`"), "{err}");
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        let err = parse("[[app]]\nname = \"chat\"\nplugin = \"c.wasm\"\n").err().unwrap_or_default();
+        assert!(err.contains("missing field `route`"), "{err}");
+        assert!(err.starts_with("/etc/wsgate/gw.toml:"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_line() {
+        let cases = [
+            ("listen = \"localhost\"\n", "1:10: `listen`"),
+            ("[[app]]\nname = \"a b\"\nroute = \"/x\"\nplugin = \"p\"\n", "2:8: `name`"),
+            ("[[app]]\nname = \"a\"\nroute = \"x\"\nplugin = \"p\"\n", "3:9: `route` must start with '/'"),
+            ("[[app]]\nname = \"a\"\nroute = \"/x?y\"\nplugin = \"p\"\n", "3:9: `route`"),
+            ("[[app]]\nname = \"a\"\nroute = \"/x\"\nplugin = \"\"\n", "4:10: `plugin`"),
+            ("[[app]]\nname = 3\nroute = \"/x\"\nplugin = \"p\"\n", "2:8: invalid type"),
+            ("listen = \"127.0.0.1:1\"\n", "no app is defined"),
+            ("listen = [\n", "gw.toml:"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).err().unwrap_or_default();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_names_and_routes_are_refused() {
+        let dup_name = format!("{ONE_APP}[[app]]\nname = \"chat\"\nroute = \"/other\"\nplugin = \"p\"\n");
+        let err = parse(&dup_name).err().unwrap_or_default();
+        assert!(err.contains("6:8: `name`: two apps are called \"chat\""), "{err}");
+        let dup_route = format!("{ONE_APP}[[app]]\nname = \"two\"\nroute = \"/ws\"\nplugin = \"p\"\n");
+        let err = parse(&dup_route).err().unwrap_or_default();
+        assert!(err.contains("7:9: `route`: \"/ws\" is already the route of app \"chat\""), "{err}");
+    }
+}

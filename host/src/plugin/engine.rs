@@ -1,0 +1,68 @@
+//! The one wasmtime [`Engine`] of the gateway, its [`Linker`], and the thread that
+//! advances the epoch so that a hook that runs too long is interrupted.
+
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use super::bindings::Plugin;
+use super::state::StoreState;
+use super::PluginError;
+
+/// How often the epoch advances: the granularity of hook deadlines.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Compiles plugins and links their imports; shared by every app.
+#[derive(Clone)]
+pub struct PluginEngine {
+    pub(crate) engine: Engine,
+    pub(crate) linker: std::sync::Arc<Linker<StoreState>>,
+}
+
+impl PluginEngine {
+    /// Creates the engine and starts its epoch thread (which ends with the engine).
+    ///
+    /// # Errors
+    /// [`PluginError::Engine`] if wasmtime cannot be set up on this machine.
+    pub fn new() -> Result<Self, PluginError> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        spawn_epoch_ticker(&engine);
+        Ok(Self {
+            engine,
+            linker: std::sync::Arc::new(linker),
+        })
+    }
+
+    /// The number of epoch ticks that make up `timeout` (at least one).
+    pub(crate) fn ticks(timeout: Duration) -> u64 {
+        let ticks = timeout.as_micros().div_ceil(EPOCH_TICK.as_micros());
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("wsgate-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the epoch thread; hook time limits are off: {e}");
+    }
+}

@@ -1,0 +1,144 @@
+//! One running instance of a plugin and its typed hook calls.
+//!
+//! Every call runs under the app's limits: the epoch deadline interrupts a hook that
+//! runs past its time, the store limiter stops memory growth past the cap. A call that
+//! traps returns [`HookTrap`]; the instance is then dead (wasmtime refuses to enter
+//! it again) and the owner must make a fresh one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::Store;
+
+use super::bindings::{Plugin, handler, types};
+use super::engine::PluginEngine;
+use super::loader::LoadedPlugin;
+use super::state::StoreState;
+use super::PluginError;
+
+/// The limits one instance runs under.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceLimits {
+    /// Cap on the instance's linear memory, in bytes.
+    pub memory: usize,
+    /// Wall-clock deadline of one hook call.
+    pub hook_timeout: Duration,
+}
+
+/// A hook call that trapped: the plugin panicked, ran out of time or memory, or broke
+/// a rule of the component model. The instance that trapped is unusable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin trapped in {hook}: {message}")]
+pub struct HookTrap {
+    /// The hook, as named in the WIT contract (`on-message`, …).
+    pub hook: &'static str,
+    /// What wasmtime reported.
+    pub message: String,
+}
+
+/// A live plugin instance with its own store.
+pub struct PluginInstance {
+    store: Store<StoreState>,
+    plugin: Plugin,
+    deadline_ticks: u64,
+}
+
+fn trap(hook: &'static str, error: &wasmtime::Error) -> HookTrap {
+    let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => "the hook ran past its time limit (hook_timeout_ms)".to_owned(),
+        Some(code) => code.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    tracing::debug!(hook, "trap details: {error:?}");
+    HookTrap { hook, message }
+}
+
+impl PluginInstance {
+    /// Instantiates `plugin` for `app` under `limits`.
+    ///
+    /// # Errors
+    /// [`PluginError::Instantiate`] if the component's start-up traps or hits a limit.
+    pub fn new(plugin: &LoadedPlugin, app: Arc<str>, limits: InstanceLimits) -> Result<Self, PluginError> {
+        let mut store = Store::new(&plugin.engine.engine, StoreState::new(app, limits.memory));
+        store.limiter(|state| &mut state.limits);
+        let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
+        store.set_epoch_deadline(deadline_ticks);
+        let plugin = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PluginError::Instantiate(format!("{e:#}")))?;
+        Ok(Self {
+            store,
+            plugin,
+            deadline_ticks,
+        })
+    }
+
+    fn hooks(&mut self) -> (&handler::Guest, &mut Store<StoreState>) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        (self.plugin.wsgate_plugin_handler(), &mut self.store)
+    }
+
+    /// Calls `on-accept`.
+    pub(crate) fn on_accept(
+        &mut self,
+        conn: u64,
+        request: &types::Request,
+    ) -> Result<types::AcceptDecision, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_on_accept(store, conn, request).map_err(|e| trap("on-accept", &e))
+    }
+
+    /// Calls `on-connect`.
+    pub(crate) fn on_connect(&mut self, conn: u64) -> Result<Vec<types::Command>, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_on_connect(store, conn).map_err(|e| trap("on-connect", &e))
+    }
+
+    /// Calls `on-message`.
+    pub(crate) fn on_message(&mut self, conn: u64, text: &str) -> Result<Vec<types::Command>, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_on_message(store, conn, text).map_err(|e| trap("on-message", &e))
+    }
+
+    /// Calls `on-binary`.
+    pub(crate) fn on_binary(&mut self, conn: u64, data: &[u8]) -> Result<Vec<types::Command>, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_on_binary(store, conn, data).map_err(|e| trap("on-binary", &e))
+    }
+
+    /// Calls `on-close`.
+    pub(crate) fn on_close(
+        &mut self,
+        conn: u64,
+        code: u16,
+        reason: &str,
+    ) -> Result<Vec<types::Command>, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_on_close(store, conn, code, reason).map_err(|e| trap("on-close", &e))
+    }
+
+    /// Calls `on-error`.
+    pub(crate) fn on_error(
+        &mut self,
+        conn: u64,
+        error: &types::ConnectionError,
+    ) -> Result<Vec<types::Command>, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_on_error(store, conn, error).map_err(|e| trap("on-error", &e))
+    }
+
+    /// Calls `snapshot`.
+    #[allow(dead_code, reason = "hot reload hands state over with it")]
+    pub(crate) fn snapshot(&mut self) -> Result<Vec<u8>, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_snapshot(store).map_err(|e| trap("snapshot", &e))
+    }
+
+    /// Calls `restore`; the plugin's own refusal is the inner `Err`.
+    #[allow(dead_code, reason = "hot reload hands state over with it")]
+    pub(crate) fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, HookTrap> {
+        let (hooks, store) = self.hooks();
+        hooks.call_restore(store, state).map_err(|e| trap("restore", &e))
+    }
+}

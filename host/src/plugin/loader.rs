@@ -1,0 +1,105 @@
+//! Turns plugin bytes into a [`LoadedPlugin`]: checked to be a component of the right
+//! world and version, compiled and linked once, ready to instantiate cheaply.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Component;
+
+use super::PluginError;
+use super::bindings::{HANDLER_EXPORT, HANDLER_INTERFACE, PluginPre};
+use super::engine::PluginEngine;
+use super::state::StoreState;
+
+/// A compiled, linked and type-checked plugin. Cheap to clone; instantiate it with
+/// [`PluginInstance::new`](super::PluginInstance::new).
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub(crate) engine: PluginEngine,
+    pub(crate) pre: PluginPre<StoreState>,
+    /// How long compiling and linking took.
+    pub compile_time: Duration,
+    /// Size of the component in bytes.
+    pub size: usize,
+    pub(crate) _origin: Arc<str>,
+}
+
+/// The kind of WebAssembly binary, from its 8-byte preamble.
+#[derive(Debug, PartialEq, Eq)]
+enum Preamble {
+    Component,
+    CoreModule,
+    NotWasm,
+}
+
+fn preamble(bytes: &[u8]) -> Preamble {
+    match bytes {
+        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => Preamble::CoreModule,
+        // Components have layer 1 in bytes 6-7 (the version in bytes 4-5 changes).
+        [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..] => Preamble::Component,
+        _ => Preamble::NotWasm,
+    }
+}
+
+impl LoadedPlugin {
+    /// Compiles `bytes` (a component) and checks it against the plugin world.
+    /// `origin` names it in logs (a path, or `embedded:chat`).
+    ///
+    /// # Errors
+    /// Every [`PluginError`] but `Read` and `Engine`.
+    pub fn compile(engine: &PluginEngine, origin: &str, bytes: &[u8]) -> Result<Self, PluginError> {
+        let started = Instant::now();
+        match preamble(bytes) {
+            Preamble::Component => {}
+            Preamble::CoreModule => return Err(PluginError::CoreModule),
+            Preamble::NotWasm => return Err(PluginError::NotWasm),
+        }
+        let component = Component::new(&engine.engine, bytes)
+            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+        check_exports(engine, &component)?;
+        let instance_pre = engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Link(format!("{e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::Link(format!("{e:#}")))?;
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+            compile_time: started.elapsed(),
+            size: bytes.len(),
+            _origin: origin.into(),
+        })
+    }
+}
+
+fn check_exports(engine: &PluginEngine, component: &Component) -> Result<(), PluginError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(&engine.engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if exports.iter().any(|e| e == HANDLER_EXPORT) {
+        return Ok(());
+    }
+    let prefix = format!("{HANDLER_INTERFACE}@");
+    match exports.iter().find(|e| e.starts_with(&prefix)) {
+        Some(found) => Err(PluginError::WrongVersion {
+            found: found.clone(),
+        }),
+        None => Err(PluginError::MissingHandler { exports }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preamble_tells_components_from_modules_and_junk() {
+        assert_eq!(preamble(b"\0asm\x0d\0\x01\0rest"), Preamble::Component);
+        assert_eq!(preamble(b"\0asm\x01\0\0\0rest"), Preamble::CoreModule);
+        assert_eq!(preamble(b"\0asm"), Preamble::NotWasm);
+        assert_eq!(preamble(b"hello world"), Preamble::NotWasm);
+        assert_eq!(preamble(b""), Preamble::NotWasm);
+    }
+}

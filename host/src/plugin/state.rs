@@ -1,0 +1,63 @@
+//! What a plugin's `Store` holds: its WASI context (clocks and random only), its
+//! memory limits, and the app it belongs to for the `log` import.
+
+use std::sync::Arc;
+
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::{types, wsgate::plugin::host};
+use super::output::{self, LogOutput, Stream};
+
+/// The data of one plugin instance's store.
+pub(crate) struct StoreState {
+    app: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+}
+
+impl StoreState {
+    /// A fresh state for `app` whose linear memories may grow to `memory_bytes` in all.
+    pub(crate) fn new(app: Arc<str>, memory_bytes: usize) -> Self {
+        // No preopened directories, environment, arguments or network: a plugin
+        // reaches the world only through its commands and the `log` import.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(LogOutput::new(app.clone(), Stream::Stdout))
+            .stderr(LogOutput::new(app.clone(), Stream::Stderr))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(memory_bytes)
+            .instances(16)
+            .tables(64)
+            .memories(4)
+            .trap_on_grow_failure(true)
+            .build();
+        Self {
+            app,
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+        }
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for StoreState {}
+
+impl host::Host for StoreState {
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        output::log(&self.app, level, &message);
+    }
+}
