@@ -30,12 +30,19 @@ pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the gateway waits to get its own close frame out after an error.
 const ERROR_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// After an error close, how long and how many bytes the gateway reads and discards
+/// while the client answers: closing a socket with unread input resets it, and the
+/// client could lose the close frame.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 1 << 20;
 
 /// How a connection ended, for `on-error` and `on-close`.
 struct Ending {
     code: u16,
     reason: String,
     error: Option<ConnectionError>,
+    /// The gateway closed for an error and left input unread.
+    drain: bool,
 }
 
 impl Ending {
@@ -44,6 +51,7 @@ impl Ending {
             code: 1006,
             reason: String::new(),
             error,
+            drain: false,
         }
     }
 }
@@ -72,7 +80,30 @@ pub(crate) async fn serve(ws: WsStream, conn: u64, app: AppHandle) {
         })
         .await;
     drop(stop);
-    let _ = writer.await;
+    if let Ok(sink) = writer.await
+        && ending.drain
+        && let Ok(mut ws) = stream.reunite(sink)
+    {
+        drain(ws.get_mut()).await;
+    }
+}
+
+/// Reads and discards what the client still sends (its close frame), within bounds,
+/// then shuts the socket down cleanly.
+async fn drain(io: &mut TokioIo<Upgraded>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < DRAIN_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+    let _ = io.shutdown().await;
 }
 
 /// Reads frames and hands messages to the app until the connection ends.
@@ -142,6 +173,7 @@ async fn read_loop(
             code,
             reason,
             error: None,
+            drain: false,
         },
         None => Ending::dropped(None),
     }
@@ -171,6 +203,7 @@ async fn close_for_error(
             kind,
             message: error.to_string(),
         }),
+        drain: true,
     }
 }
 
@@ -226,20 +259,20 @@ async fn write_loop(
     mut queue: mpsc::UnboundedReceiver<Outbound>,
     close_sent: oneshot::Sender<()>,
     mut stopped: oneshot::Receiver<()>,
-) {
+) -> SplitSink<WsStream, Message> {
     loop {
         let first = tokio::select! {
             biased;
-            _ = &mut stopped => return,
+            _ = &mut stopped => return sink,
             out = queue.recv() => out,
         };
-        let Some(first) = first else { return };
+        let Some(first) = first else { return sink };
         let mut next = Some(first);
         while let Some(out) = next.take() {
             match out {
                 Outbound::Message(message) => {
                     if sink.feed(message).await.is_err() {
-                        return;
+                        return sink;
                     }
                     next = queue.try_recv().ok();
                 }
@@ -253,12 +286,12 @@ async fn write_loop(
                     // The reader finishes the closing handshake; keep the write half
                     // open until it is done.
                     let _ = stopped.await;
-                    return;
+                    return sink;
                 }
             }
         }
         if sink.flush().await.is_err() {
-            return;
+            return sink;
         }
     }
 }

@@ -1,0 +1,283 @@
+//! The harness of wsgate's end-to-end tests: start a gateway on port 0 with plugins
+//! compiled from `plugins/`, connect real WebSocket clients, speak raw HTTP.
+//!
+//! Every wait is bounded by [`TIMEOUT`], so a broken gateway fails a test instead of
+//! hanging it. Gateway logs are captured per test and shown when it fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness states expectations by panicking"
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use wsgate::config::{AppConfig, Limits, PluginSource};
+use wsgate::{Config, Gateway};
+
+/// Paths of the plugin components built from `plugins/` for these tests.
+pub mod plugins {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}
+
+/// The longest any single wait in a test may take.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An app of `plugin` (a path from [`plugins`]) at `route`, with default limits.
+pub fn app(name: &str, route: &str, plugin: &str) -> AppConfig {
+    AppConfig {
+        name: name.into(),
+        route: route.into(),
+        plugin: PluginSource::File(PathBuf::from(plugin)),
+        limits: Limits::default(),
+    }
+}
+
+/// Shows the gateway's logs of the running test (only when it fails).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("wsgate=debug")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A gateway serving on an ephemeral loopback port.
+pub struct TestGateway {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestGateway {
+    /// Starts a gateway serving `apps`.
+    pub async fn start(apps: Vec<AppConfig>) -> Self {
+        init_logs();
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            apps,
+        };
+        let gateway = Gateway::start(&config).unwrap_or_else(|e| panic!("gateway start failed: {e}"));
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(gateway.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `ws://ADDR/PATH`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Connects a WebSocket client to `path`; panics if the handshake fails.
+    pub async fn connect(&self, path: &str) -> Client {
+        let (ws, _) = within("connect", tokio_tungstenite::connect_async(self.url(path)))
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {path} failed: {e}"));
+        Client { ws }
+    }
+
+    /// Shuts the gateway down (close 1001 to everyone) and waits until it returns.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            within("gateway shutdown", task).await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Awaits `future`, panicking with `what` if it takes longer than [`TIMEOUT`].
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TIMEOUT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
+}
+
+/// A WebSocket client (tokio-tungstenite).
+pub struct Client {
+    /// The underlying stream, for tests that need it.
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        let text: String = text.into();
+        within("send", self.ws.send(Message::text(text))).await.unwrap();
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&mut self, data: impl Into<Vec<u8>>) {
+        let data: Vec<u8> = data.into();
+        within("send", self.ws.send(Message::binary(data))).await.unwrap();
+    }
+
+    /// The next data or close message (pings and pongs are skipped).
+    pub async fn recv(&mut self) -> Message {
+        loop {
+            let next = within("a message", self.ws.next()).await;
+            match next {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(message)) => return message,
+                Some(Err(e)) => panic!("receive failed: {e}"),
+                None => panic!("the connection ended while a message was expected"),
+            }
+        }
+    }
+
+    /// The next message, which must be text.
+    pub async fn recv_text(&mut self) -> String {
+        match self.recv().await {
+            Message::Text(text) => text.as_str().to_owned(),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+
+    /// The next message, which must be JSON text.
+    pub async fn recv_json(&mut self) -> serde_json::Value {
+        let text = self.recv_text().await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    /// The next message, which must be binary.
+    pub async fn recv_binary(&mut self) -> Vec<u8> {
+        match self.recv().await {
+            Message::Binary(data) => data.to_vec(),
+            other => panic!("expected a binary message, got {:?}", other.to_text().map(|t| t.chars().take(80).collect::<String>())),
+        }
+    }
+
+    /// Reads until the server's close frame and returns its code and reason, then
+    /// waits for the connection to end.
+    pub async fn recv_close(&mut self) -> (u16, String) {
+        loop {
+            match self.recv().await {
+                Message::Close(frame) => {
+                    let result = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                    // tungstenite answers the close frame; drain until the end.
+                    while let Some(Ok(_)) = within("the end of the connection", self.ws.next()).await {}
+                    return result;
+                }
+                Message::Text(_) | Message::Binary(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// Starts the closing handshake with `code` and `reason` and waits for the
+    /// server's answer; returns the code the server echoed.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Option<u16> {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.to_owned().into(),
+        };
+        within("close", self.ws.close(Some(frame))).await.unwrap();
+        let mut echoed = None;
+        while let Some(next) = within("the close answer", self.ws.next()).await {
+            match next {
+                Ok(Message::Close(frame)) => echoed = frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        echoed
+    }
+}
+
+/// Sends `request` (raw HTTP) to `addr` and returns the response head and body as
+/// text, read until the server closes or [`TIMEOUT`].
+pub async fn raw_http(addr: SocketAddr, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = within("an HTTP response", tcp.read(&mut buf)).await;
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+        }
+        // Answers with a body are complete once the body is in (no keep-alive wait).
+        if let Some(text) = complete_response(&response) {
+            return text;
+        }
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+fn complete_response(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    });
+    // Without a length (a 101 answer) the head is the whole response.
+    (body.len() >= length.unwrap_or(0)).then(|| text.into_owned())
+}
+
+/// The status code of a raw HTTP response.
+pub fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+/// A raw handshake request for `path`: the standard headers of a valid one, except
+/// that each of `overrides` replaces the header of its name (an empty value drops it)
+/// or is added.
+pub fn handshake(path: &str, overrides: &[(&str, &str)]) -> String {
+    let mut headers = vec![
+        ("Host", "localhost"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    for &(name, value) in overrides {
+        match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some(header) => header.1 = value,
+            None => headers.push((name, value)),
+        }
+    }
+    let mut request = format!("GET {path} HTTP/1.1\r\n");
+    for (name, value) in headers.into_iter().filter(|(_, v)| !v.is_empty()) {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request
+}

@@ -1,0 +1,70 @@
+use std::path::PathBuf;
+
+use wsgate::config::{AppConfig, Limits, PluginSource};
+use wsgate::{Config, Gateway};
+use wsgate_tests::plugins;
+
+fn start_with(plugin: PathBuf) -> String {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        apps: vec![AppConfig {
+            name: "broken".into(),
+            route: "/b".into(),
+            plugin: PluginSource::File(plugin),
+            limits: Limits::default(),
+        }],
+    };
+    match Gateway::start(&config) {
+        Ok(_) => panic!("the gateway started with a bad plugin"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn file_with(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn a_missing_plugin_file_is_named_with_its_app() {
+    let err = start_with(PathBuf::from("/nonexistent/chat.wasm"));
+    assert!(err.starts_with("app \"broken\": plugin /nonexistent/chat.wasm: cannot read"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused() {
+    let (_dir, path) = file_with(b"#!/bin/sh\necho not wasm\n");
+    let err = start_with(path);
+    assert!(err.contains("app \"broken\"") && err.contains("not a WebAssembly file"), "{err}");
+}
+
+#[test]
+fn a_core_module_is_refused_with_how_to_build_a_component() {
+    let (_dir, path) = file_with(b"\0asm\x01\0\0\0");
+    let err = start_with(path);
+    assert!(err.contains("core WebAssembly module, not a component"), "{err}");
+    assert!(err.contains("wasm32-wasip2"), "{err}");
+}
+
+#[test]
+fn a_truncated_component_is_refused() {
+    let bytes = std::fs::read(plugins::ECHO).unwrap();
+    let (_dir, path) = file_with(&bytes[..bytes.len() / 2]);
+    let err = start_with(path);
+    assert!(err.contains("cannot compile the component"), "{err}");
+}
+
+#[test]
+fn a_component_without_the_plugin_world_is_refused() {
+    let err = start_with(PathBuf::from(plugins::NO_HANDLER));
+    assert!(err.contains("does not export `wsgate:plugin/handler@0.1.0`"), "{err}");
+}
+
+#[test]
+fn a_component_of_another_contract_version_is_refused_naming_both() {
+    let err = start_with(PathBuf::from(plugins::OLD_CONTRACT));
+    assert!(err.contains("exports `wsgate:plugin/handler@0.0.1`"), "{err}");
+    assert!(err.contains("this host speaks `wsgate:plugin/handler@0.1.0`"), "{err}");
+}
