@@ -1,5 +1,6 @@
 //! Builds the demo plugins (chat, echo) that `wsgate serve` embeds when it runs without
 //! a config file (feature `demo`, on by default).
+#![allow(clippy::panic, reason = "a build script reports failure by panicking")]
 
 #[path = "build/plugins.rs"]
 mod plugins;
@@ -8,7 +9,8 @@ fn main() {
     if std::env::var_os("CARGO_FEATURE_DEMO").is_none() {
         return;
     }
-    let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let manifest =
+        std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let workspace = manifest.parent().unwrap_or(&manifest).to_path_buf();
     let paths = plugins::build(&workspace, &["chat", "echo"]);
     for (name, path) in ["CHAT", "ECHO"].iter().zip(paths) {

@@ -1,5 +1,6 @@
 //! Builds every plugin under `plugins/` for the tests and exports their paths as
 //! `WSGATE_PLUGIN_<NAME>` (for `wsgate_tests::plugins`).
+#![allow(clippy::panic, reason = "a build script reports failure by panicking")]
 
 #[path = "../host/build/plugins.rs"]
 mod plugins;

@@ -17,14 +17,24 @@ pub(crate) fn build(workspace: &Path, crates: &[&str]) -> Vec<PathBuf> {
     for dir in ["plugins", "plugin-sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
     check_target_installed();
 
     let target_dir = workspace.join("target").join("plugins");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--profile", "plugin", "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for name in crates {
         cmd.args(["-p", name]);

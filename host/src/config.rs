@@ -183,7 +183,10 @@ impl Config {
             let message = e.message().trim_end().to_owned();
             loc.error(e.span().map(|s| s.start), message)
         })?;
-        let listen_text = raw.listen.as_ref().map_or(DEFAULT_LISTEN, |l| l.get_ref().as_str());
+        let listen_text = raw
+            .listen
+            .as_ref()
+            .map_or(DEFAULT_LISTEN, |l| l.get_ref().as_str());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             let message = format!(
                 "`listen` must be an IP address and port such as \"127.0.0.1:8000\", not {listen_text:?}"
@@ -194,7 +197,10 @@ impl Config {
             }
         })?;
         if raw.app.is_empty() {
-            return Err(loc.error(None, "no app is defined: add an [[app]] table with `name`, `route` and `plugin`"));
+            return Err(loc.error(
+                None,
+                "no app is defined: add an [[app]] table with `name`, `route` and `plugin`",
+            ));
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut apps: Vec<AppConfig> = Vec::with_capacity(raw.app.len());
@@ -202,12 +208,18 @@ impl Config {
             let app = app.get_ref();
             let config = validate_app(&loc, app, base)?;
             if apps.iter().any(|a| a.name == config.name) {
-                return Err(loc.at(&app.name, format!("`name`: two apps are called {:?}", config.name)));
+                return Err(loc.at(
+                    &app.name,
+                    format!("`name`: two apps are called {:?}", config.name),
+                ));
             }
             if let Some(other) = apps.iter().find(|a| a.route == config.route) {
                 return Err(loc.at(
                     &app.route,
-                    format!("`route`: {:?} is already the route of app {:?}", config.route, other.name),
+                    format!(
+                        "`route`: {:?} is already the route of app {:?}",
+                        config.route, other.name
+                    ),
                 ));
             }
             apps.push(config);
@@ -219,20 +231,31 @@ impl Config {
     /// `127.0.0.1:8000`, both built into the binary.
     #[cfg(feature = "demo")]
     pub fn demo() -> Self {
-        let app = |name: &str, route: &str, plugin_name: &'static str, bytes: &'static [u8]| AppConfig {
-            name: name.into(),
-            route: route.into(),
-            plugin: PluginSource::Embedded {
-                name: plugin_name,
-                bytes,
-            },
-            limits: Limits::default(),
-        };
+        let app =
+            |name: &str, route: &str, plugin_name: &'static str, bytes: &'static [u8]| AppConfig {
+                name: name.into(),
+                route: route.into(),
+                plugin: PluginSource::Embedded {
+                    name: plugin_name,
+                    bytes,
+                },
+                limits: Limits::default(),
+            };
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             apps: vec![
-                app("chat", "/ws", "chat", include_bytes!(env!("WSGATE_DEMO_CHAT_WASM"))),
-                app("echo", "/echo", "echo", include_bytes!(env!("WSGATE_DEMO_ECHO_WASM"))),
+                app(
+                    "chat",
+                    "/ws",
+                    "chat",
+                    include_bytes!(env!("WSGATE_DEMO_CHAT_WASM")),
+                ),
+                app(
+                    "echo",
+                    "/echo",
+                    "echo",
+                    include_bytes!(env!("WSGATE_DEMO_ECHO_WASM")),
+                ),
             ],
         }
     }
@@ -243,7 +266,10 @@ fn validate_app(loc: &Locator<'_>, app: &RawApp, base: &Path) -> Result<AppConfi
     if name.is_empty() || name.len() > 64 {
         return Err(loc.at(&app.name, "`name` must be 1 to 64 characters"));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
         return Err(loc.at(
             &app.name,
             format!("`name` {name:?} may only hold ASCII letters, digits, '-', '_' and '.'"),
@@ -251,9 +277,18 @@ fn validate_app(loc: &Locator<'_>, app: &RawApp, base: &Path) -> Result<AppConfi
     }
     let route = app.route.get_ref();
     if !route.starts_with('/') {
-        return Err(loc.at(&app.route, format!("`route` must start with '/', like \"/{}\"", route.trim_start_matches('/'))));
+        return Err(loc.at(
+            &app.route,
+            format!(
+                "`route` must start with '/', like \"/{}\"",
+                route.trim_start_matches('/')
+            ),
+        ));
     }
-    if route.chars().any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#') {
+    if route
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+    {
         return Err(loc.at(
             &app.route,
             format!("`route` {route:?} must be a plain path: no spaces, '?' or '#'"),
@@ -261,7 +296,10 @@ fn validate_app(loc: &Locator<'_>, app: &RawApp, base: &Path) -> Result<AppConfi
     }
     let plugin = app.plugin.get_ref();
     if plugin.trim().is_empty() {
-        return Err(loc.at(&app.plugin, "`plugin` must be the path of a .wasm component"));
+        return Err(loc.at(
+            &app.plugin,
+            "`plugin` must be the path of a .wasm component",
+        ));
     }
     Ok(AppConfig {
         name: name.clone(),
@@ -295,15 +333,25 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_file_line_and_key() {
-        let err = parse(&format!("{ONE_APP}colour = \"red\"\n")).err().unwrap_or_default();
-        assert!(err.starts_with("/etc/wsgate/gw.toml:5:1: unknown field `colour`"), "{err}");
+        let err = parse(&format!("{ONE_APP}colour = \"red\"\n"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("/etc/wsgate/gw.toml:5:1: unknown field `colour`"),
+            "{err}"
+        );
         let err = parse("lisen = \"127.0.0.1:1\"\n").err().unwrap_or_default();
-        assert!(err.starts_with("/etc/wsgate/gw.toml:1:1: unknown field `lisen`"), "{err}");
+        assert!(
+            err.starts_with("/etc/wsgate/gw.toml:1:1: unknown field `lisen`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_keys_are_named() {
-        let err = parse("[[app]]\nname = \"chat\"\nplugin = \"c.wasm\"\n").err().unwrap_or_default();
+        let err = parse("[[app]]\nname = \"chat\"\nplugin = \"c.wasm\"\n")
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("missing field `route`"), "{err}");
         assert!(err.starts_with("/etc/wsgate/gw.toml:"), "{err}");
     }
@@ -312,11 +360,26 @@ mod tests {
     fn bad_values_name_their_line() {
         let cases = [
             ("listen = \"localhost\"\n", "1:10: `listen`"),
-            ("[[app]]\nname = \"a b\"\nroute = \"/x\"\nplugin = \"p\"\n", "2:8: `name`"),
-            ("[[app]]\nname = \"a\"\nroute = \"x\"\nplugin = \"p\"\n", "3:9: `route` must start with '/'"),
-            ("[[app]]\nname = \"a\"\nroute = \"/x?y\"\nplugin = \"p\"\n", "3:9: `route`"),
-            ("[[app]]\nname = \"a\"\nroute = \"/x\"\nplugin = \"\"\n", "4:10: `plugin`"),
-            ("[[app]]\nname = 3\nroute = \"/x\"\nplugin = \"p\"\n", "2:8: invalid type"),
+            (
+                "[[app]]\nname = \"a b\"\nroute = \"/x\"\nplugin = \"p\"\n",
+                "2:8: `name`",
+            ),
+            (
+                "[[app]]\nname = \"a\"\nroute = \"x\"\nplugin = \"p\"\n",
+                "3:9: `route` must start with '/'",
+            ),
+            (
+                "[[app]]\nname = \"a\"\nroute = \"/x?y\"\nplugin = \"p\"\n",
+                "3:9: `route`",
+            ),
+            (
+                "[[app]]\nname = \"a\"\nroute = \"/x\"\nplugin = \"\"\n",
+                "4:10: `plugin`",
+            ),
+            (
+                "[[app]]\nname = 3\nroute = \"/x\"\nplugin = \"p\"\n",
+                "2:8: invalid type",
+            ),
             ("listen = \"127.0.0.1:1\"\n", "no app is defined"),
             ("listen = [\n", "gw.toml:"),
         ];
@@ -328,11 +391,19 @@ mod tests {
 
     #[test]
     fn duplicate_names_and_routes_are_refused() {
-        let dup_name = format!("{ONE_APP}[[app]]\nname = \"chat\"\nroute = \"/other\"\nplugin = \"p\"\n");
+        let dup_name =
+            format!("{ONE_APP}[[app]]\nname = \"chat\"\nroute = \"/other\"\nplugin = \"p\"\n");
         let err = parse(&dup_name).err().unwrap_or_default();
-        assert!(err.contains("6:8: `name`: two apps are called \"chat\""), "{err}");
-        let dup_route = format!("{ONE_APP}[[app]]\nname = \"two\"\nroute = \"/ws\"\nplugin = \"p\"\n");
+        assert!(
+            err.contains("6:8: `name`: two apps are called \"chat\""),
+            "{err}"
+        );
+        let dup_route =
+            format!("{ONE_APP}[[app]]\nname = \"two\"\nroute = \"/ws\"\nplugin = \"p\"\n");
         let err = parse(&dup_route).err().unwrap_or_default();
-        assert!(err.contains("7:9: `route`: \"/ws\" is already the route of app \"chat\""), "{err}");
+        assert!(
+            err.contains("7:9: `route`: \"/ws\" is already the route of app \"chat\""),
+            "{err}"
+        );
     }
 }

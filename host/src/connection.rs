@@ -59,7 +59,14 @@ impl Ending {
 /// Serves connection `conn` of `app` until it is closed.
 pub(crate) async fn serve(ws: WsStream, conn: u64, app: AppHandle) {
     let (outbox, queue) = mpsc::unbounded_channel();
-    if app.send(Event::Connect { conn, outbox: outbox.clone() }).await.is_err() {
+    if app
+        .send(Event::Connect {
+            conn,
+            outbox: outbox.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
     let (sink, mut stream) = ws.split();
@@ -160,7 +167,16 @@ async fn read_loop(
                 }
                 Failure::Close { code, reason, kind } => {
                     tracing::debug!(conn, code, "closing: {e}");
-                    return close_for_error(outbox, &mut close_sent, close_watch_done, code, reason, kind, &e).await;
+                    return close_for_error(
+                        outbox,
+                        &mut close_sent,
+                        close_watch_done,
+                        code,
+                        reason,
+                        kind,
+                        &e,
+                    )
+                    .await;
                 }
             },
         };

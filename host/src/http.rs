@@ -38,16 +38,20 @@ pub(crate) struct Shared {
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body.into())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
 fn upgrade_required(body: &str) -> Response<Body> {
     let mut response = text(StatusCode::UPGRADE_REQUIRED, body);
     let headers = response.headers_mut();
-    headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    headers.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     response
@@ -81,19 +85,36 @@ fn check_handshake(req: &Request<Incoming>) -> Result<HeaderValue, Box<Response<
     let headers = req.headers();
     let wants_upgrade = has_token(headers, header::UPGRADE, "websocket");
     if req.method() != Method::GET {
-        return Err(Box::new(text(StatusCode::BAD_REQUEST, "a WebSocket handshake must be a GET request\n")));
+        return Err(Box::new(text(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket handshake must be a GET request\n",
+        )));
     }
     if !wants_upgrade {
-        return Err(Box::new(upgrade_required("this is a WebSocket endpoint: connect with a WebSocket client\n")));
+        return Err(Box::new(upgrade_required(
+            "this is a WebSocket endpoint: connect with a WebSocket client\n",
+        )));
     }
     if req.version() != Version::HTTP_11 {
-        return Err(Box::new(text(StatusCode::BAD_REQUEST, "a WebSocket handshake needs HTTP/1.1\n")));
+        return Err(Box::new(text(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket handshake needs HTTP/1.1\n",
+        )));
     }
     if !has_token(headers, header::CONNECTION, "upgrade") {
-        return Err(Box::new(text(StatusCode::BAD_REQUEST, "the `Connection` header must contain `Upgrade`\n")));
+        return Err(Box::new(text(
+            StatusCode::BAD_REQUEST,
+            "the `Connection` header must contain `Upgrade`\n",
+        )));
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
-        return Err(Box::new(upgrade_required("unsupported `Sec-WebSocket-Version`: this server speaks 13\n")));
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err(Box::new(upgrade_required(
+            "unsupported `Sec-WebSocket-Version`: this server speaks 13\n",
+        )));
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
     let valid = key.as_ref().is_some_and(|k| {
@@ -110,11 +131,20 @@ fn check_handshake(req: &Request<Incoming>) -> Result<HeaderValue, Box<Response<
     }
 }
 
-fn plugin_request(req: &Request<Incoming>, remote: SocketAddr, subprotocols: Vec<String>) -> types::Request {
+fn plugin_request(
+    req: &Request<Incoming>,
+    remote: SocketAddr,
+    subprotocols: Vec<String>,
+) -> types::Request {
     let headers = req
         .headers()
         .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     types::Request {
         path: req.uri().path().to_owned(),
@@ -132,7 +162,10 @@ pub(crate) async fn handle(
     remote: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let Some(app) = shared.routes.get(req.uri().path()).cloned() else {
-        return Ok(text(StatusCode::NOT_FOUND, "no app is served at this path\n"));
+        return Ok(text(
+            StatusCode::NOT_FOUND,
+            "no app is served at this path\n",
+        ));
     };
     let key = match check_handshake(&req) {
         Ok(key) => key,
@@ -141,9 +174,11 @@ pub(crate) async fn handle(
     let offered = subprotocols(req.headers());
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let request = plugin_request(&req, remote, offered.clone());
-    let outcome = match app.accept(conn, request).await {
-        Ok(outcome) => outcome,
-        Err(_) => return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "the app is not running\n")),
+    let Ok(outcome) = app.accept(conn, request).await else {
+        return Ok(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the app is not running\n",
+        ));
     };
     let subprotocol = match outcome {
         AcceptOutcome::Deny { status, reason } => return Ok(deny(&app, conn, status, reason)),

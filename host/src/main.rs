@@ -78,7 +78,9 @@ fn serve(config: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener.local_addr().context("cannot read the listening address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
         tracing::info!("listening on ws://{addr}");
         gateway.serve(listener, shutdown_signal()).await?;
         tracing::info!("stopped");

@@ -61,12 +61,14 @@ pub struct Gateway {
 
 fn read_plugin(source: &PluginSource) -> Result<Cow<'static, [u8]>, PluginError> {
     match source {
-        PluginSource::File(path) => std::fs::read(path)
-            .map(Cow::Owned)
-            .map_err(|source| PluginError::Read {
-                path: path.clone(),
-                source,
-            }),
+        PluginSource::File(path) => {
+            std::fs::read(path)
+                .map(Cow::Owned)
+                .map_err(|source| PluginError::Read {
+                    path: path.clone(),
+                    source,
+                })
+        }
         PluginSource::Embedded { bytes, .. } => Ok(Cow::Borrowed(bytes)),
     }
 }
@@ -115,7 +117,11 @@ impl Gateway {
     ///
     /// # Errors
     /// Never at present; the `Result` leaves room for listener errors that are fatal.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
@@ -157,7 +163,10 @@ impl Gateway {
                 .await;
         }
         self.shared.connections.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, self.shared.connections.wait()).await.is_err() {
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.shared.connections.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not close within {DRAIN_TIMEOUT:?}");
         }
         Ok(())

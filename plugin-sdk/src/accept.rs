@@ -102,7 +102,9 @@ impl From<Accept> for wit::AcceptDecision {
     fn from(a: Accept) -> Self {
         match a {
             Accept::Allow { subprotocol } => wit::AcceptDecision::Allow(wit::Allow { subprotocol }),
-            Accept::Deny { status, reason } => wit::AcceptDecision::Deny(wit::Deny { status, reason }),
+            Accept::Deny { status, reason } => {
+                wit::AcceptDecision::Deny(wit::Deny { status, reason })
+            }
         }
     }
 }

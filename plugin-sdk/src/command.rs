@@ -122,7 +122,9 @@ impl Command {
 impl From<Command> for wit::Command {
     fn from(c: Command) -> Self {
         match c {
-            Command::Send { conn, text } => wit::Command::Send(wit::SendText { conn: conn.0, text }),
+            Command::Send { conn, text } => {
+                wit::Command::Send(wit::SendText { conn: conn.0, text })
+            }
             Command::SendBinary { conn, data } => {
                 wit::Command::SendBinary(wit::SendBinary { conn: conn.0, data })
             }

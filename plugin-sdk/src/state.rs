@@ -59,6 +59,7 @@ pub fn restore_into<T: DeserializeOwned>(target: &mut T, bytes: &[u8]) -> Result
     if bytes.is_empty() {
         return Ok(());
     }
-    *target = serde_json::from_slice(bytes).map_err(|e| format!("cannot restore the state: {e}"))?;
+    *target =
+        serde_json::from_slice(bytes).map_err(|e| format!("cannot restore the state: {e}"))?;
     Ok(())
 }

@@ -19,9 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use wsgate::config::{AppConfig, Limits, PluginSource};
 use wsgate::{Config, Gateway};
@@ -71,7 +71,8 @@ impl TestGateway {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             apps,
         };
-        let gateway = Gateway::start(&config).unwrap_or_else(|e| panic!("gateway start failed: {e}"));
+        let gateway =
+            Gateway::start(&config).unwrap_or_else(|e| panic!("gateway start failed: {e}"));
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -134,13 +135,17 @@ impl Client {
     /// Sends a text message.
     pub async fn send_text(&mut self, text: impl Into<String>) {
         let text: String = text.into();
-        within("send", self.ws.send(Message::text(text))).await.unwrap();
+        within("send", self.ws.send(Message::text(text)))
+            .await
+            .unwrap();
     }
 
     /// Sends a binary message.
     pub async fn send_binary(&mut self, data: impl Into<Vec<u8>>) {
         let data: Vec<u8> = data.into();
-        within("send", self.ws.send(Message::binary(data))).await.unwrap();
+        within("send", self.ws.send(Message::binary(data)))
+            .await
+            .unwrap();
     }
 
     /// The next data or close message (pings and pongs are skipped).
@@ -174,7 +179,12 @@ impl Client {
     pub async fn recv_binary(&mut self) -> Vec<u8> {
         match self.recv().await {
             Message::Binary(data) => data.to_vec(),
-            other => panic!("expected a binary message, got {:?}", other.to_text().map(|t| t.chars().take(80).collect::<String>())),
+            other => panic!(
+                "expected a binary message, got {:?}",
+                other
+                    .to_text()
+                    .map(|t| t.chars().take(80).collect::<String>())
+            ),
         }
     }
 
@@ -184,9 +194,14 @@ impl Client {
         loop {
             match self.recv().await {
                 Message::Close(frame) => {
-                    let result = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                    let result = frame.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.as_str().to_owned())
+                    });
                     // tungstenite answers the close frame; drain until the end.
-                    while let Some(Ok(_)) = within("the end of the connection", self.ws.next()).await {}
+                    while let Some(Ok(_)) =
+                        within("the end of the connection", self.ws.next()).await
+                    {
+                    }
                     return result;
                 }
                 Message::Text(_) | Message::Binary(_) => {}
@@ -269,7 +284,10 @@ pub fn handshake(path: &str, overrides: &[(&str, &str)]) -> String {
         ("Sec-WebSocket-Version", "13"),
     ];
     for &(name, value) in overrides {
-        match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             Some(header) => header.1 = value,
             None => headers.push((name, value)),
         }

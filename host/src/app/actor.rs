@@ -33,7 +33,11 @@ struct Actor {
 /// # Errors
 /// The first instance cannot be made (the plugin's start-up traps), or the OS refuses
 /// a thread.
-pub(crate) fn spawn(name: &str, plugin: LoadedPlugin, limits: Limits) -> Result<AppHandle, PluginError> {
+pub(crate) fn spawn(
+    name: &str,
+    plugin: LoadedPlugin,
+    limits: Limits,
+) -> Result<AppHandle, PluginError> {
     let name: Arc<str> = name.into();
     let instance_limits = InstanceLimits {
         memory: limits.memory,
@@ -52,7 +56,11 @@ pub(crate) fn spawn(name: &str, plugin: LoadedPlugin, limits: Limits) -> Result<
         .name(format!("wsgate-app-{name}"))
         .spawn(move || actor.run(inbox))
         .map_err(|e| PluginError::Instantiate(format!("cannot start the app's thread: {e}")))?;
-    Ok(AppHandle { name, limits, events })
+    Ok(AppHandle {
+        name,
+        limits,
+        events,
+    })
 }
 
 impl Actor {
@@ -67,7 +75,11 @@ impl Actor {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Accept { conn, request, reply } => {
+            Event::Accept {
+                conn,
+                request,
+                reply,
+            } => {
                 let outcome = match self.call(conn, |p| p.on_accept(conn, &request)) {
                     Some(AcceptDecision::Allow(allow)) => AcceptOutcome::Allow {
                         subprotocol: allow.subprotocol,
@@ -113,7 +125,11 @@ impl Actor {
     }
 
     /// Calls a hook that returns commands, and runs them.
-    fn run_hook(&mut self, conn: u64, hook: impl FnOnce(&mut PluginInstance) -> Result<Vec<Command>, HookTrap>) {
+    fn run_hook(
+        &mut self,
+        conn: u64,
+        hook: impl FnOnce(&mut PluginInstance) -> Result<Vec<Command>, HookTrap>,
+    ) {
         if let Some(commands) = self.call(conn, hook) {
             self.registry.execute(commands);
         }
@@ -121,12 +137,21 @@ impl Actor {
 
     /// Calls a hook for an event of `conn`. On a trap: logs it, closes `conn` (if it is
     /// still open) with 1011, replaces the dead instance, and returns `None`.
-    fn call<T>(&mut self, conn: u64, hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>) -> Option<T> {
+    fn call<T>(
+        &mut self,
+        conn: u64,
+        hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
+    ) -> Option<T> {
         let instance = self.instance.as_mut()?;
         match hook(instance) {
             Ok(value) => Some(value),
             Err(trap) => {
-                tracing::error!(conn, hook = trap.hook, "plugin trapped: {}; closing the connection and starting a fresh instance", trap.message);
+                tracing::error!(
+                    conn,
+                    hook = trap.hook,
+                    "plugin trapped: {}; closing the connection and starting a fresh instance",
+                    trap.message
+                );
                 self.registry.close(conn, TRAP_CLOSE.0, TRAP_CLOSE.1);
                 self.recover();
                 None
@@ -138,7 +163,9 @@ impl Actor {
         self.instance = match PluginInstance::new(&self.plugin, self.name.clone(), self.limits) {
             Ok(instance) => Some(instance),
             Err(e) => {
-                tracing::error!("cannot start a fresh plugin instance: {e}; closing every connection");
+                tracing::error!(
+                    "cannot start a fresh plugin instance: {e}; closing every connection"
+                );
                 self.registry.close_all(TRAP_CLOSE.0, TRAP_CLOSE.1);
                 None
             }

@@ -26,7 +26,11 @@ pub(crate) enum Event {
         error: types::ConnectionError,
     },
     /// The connection is closed; the last event of `conn`.
-    Close { conn: u64, code: u16, reason: String },
+    Close {
+        conn: u64,
+        code: u16,
+        reason: String,
+    },
     /// The gateway stops: close every connection with `code` and `reason`.
     CloseAll { code: u16, reason: &'static str },
 }

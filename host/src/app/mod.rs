@@ -41,9 +41,18 @@ impl AppHandle {
     }
 
     /// Asks the plugin whether to accept a handshake.
-    pub(crate) async fn accept(&self, conn: u64, request: types::Request) -> Result<AcceptOutcome, AppGone> {
+    pub(crate) async fn accept(
+        &self,
+        conn: u64,
+        request: types::Request,
+    ) -> Result<AcceptOutcome, AppGone> {
         let (reply, answer) = oneshot::channel();
-        self.send(Event::Accept { conn, request, reply }).await?;
+        self.send(Event::Accept {
+            conn,
+            request,
+            reply,
+        })
+        .await?;
         answer.await.map_err(|_| AppGone)
     }
 }

@@ -28,7 +28,13 @@ pub(crate) struct Registry {
 impl Registry {
     /// Adds a connection that completed its handshake.
     pub(crate) fn insert(&mut self, conn: u64, outbox: Outbox) {
-        self.conns.insert(conn, Entry { outbox, closing: false });
+        self.conns.insert(
+            conn,
+            Entry {
+                outbox,
+                closing: false,
+            },
+        );
     }
 
     /// Forgets a closed connection.
@@ -52,7 +58,9 @@ impl Registry {
             match command {
                 Command::Send(c) => self.send(c.conn, Message::Text(Utf8Bytes::from(c.text))),
                 Command::SendBinary(c) => self.send(c.conn, Message::Binary(Bytes::from(c.data))),
-                Command::Broadcast(c) => self.broadcast(&Message::Text(Utf8Bytes::from(c.text)), c.except),
+                Command::Broadcast(c) => {
+                    self.broadcast(&Message::Text(Utf8Bytes::from(c.text)), c.except);
+                }
                 Command::BroadcastBinary(c) => {
                     self.broadcast(&Message::Binary(Bytes::from(c.data)), c.except);
                 }
@@ -88,7 +96,10 @@ impl Registry {
                 let _ = entry.outbox.send(Outbound::Message(message));
             }
             Some(_) => tracing::debug!(conn, "dropped a message to a closing connection"),
-            None => tracing::debug!(conn, "dropped a message to a connection that is gone or not of this app"),
+            None => tracing::debug!(
+                conn,
+                "dropped a message to a connection that is gone or not of this app"
+            ),
         }
     }
 
@@ -111,7 +122,10 @@ impl Registry {
                 });
             }
             Some(_) => {}
-            None => tracing::debug!(conn, "dropped a close of a connection that is gone or not of this app"),
+            None => tracing::debug!(
+                conn,
+                "dropped a close of a connection that is gone or not of this app"
+            ),
         }
     }
 

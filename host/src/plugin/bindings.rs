@@ -5,7 +5,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub(crate) use exports::wsgate::plugin::handler as handler;
+pub(crate) use exports::wsgate::plugin::handler;
 pub(crate) use wsgate::plugin::types;
 
 /// The export a plugin must have, with the version this host speaks.

@@ -6,9 +6,9 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
+use super::PluginError;
 use super::bindings::Plugin;
 use super::state::StoreState;
-use super::PluginError;
 
 /// How often the epoch advances: the granularity of hook deadlines.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);

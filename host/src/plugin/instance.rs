@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use wasmtime::Store;
 
+use super::PluginError;
 use super::bindings::{Plugin, handler, types};
 use super::engine::PluginEngine;
 use super::loader::LoadedPlugin;
 use super::state::StoreState;
-use super::PluginError;
 
 /// The limits one instance runs under.
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +45,9 @@ pub struct PluginInstance {
 
 fn trap(hook: &'static str, error: &wasmtime::Error) -> HookTrap {
     let message = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => "the hook ran past its time limit (hook_timeout_ms)".to_owned(),
+        Some(wasmtime::Trap::Interrupt) => {
+            "the hook ran past its time limit (hook_timeout_ms)".to_owned()
+        }
         Some(code) => code.to_string(),
         None => error.root_cause().to_string(),
     };
@@ -58,7 +60,11 @@ impl PluginInstance {
     ///
     /// # Errors
     /// [`PluginError::Instantiate`] if the component's start-up traps or hits a limit.
-    pub fn new(plugin: &LoadedPlugin, app: Arc<str>, limits: InstanceLimits) -> Result<Self, PluginError> {
+    pub fn new(
+        plugin: &LoadedPlugin,
+        app: Arc<str>,
+        limits: InstanceLimits,
+    ) -> Result<Self, PluginError> {
         let mut store = Store::new(&plugin.engine.engine, StoreState::new(app, limits.memory));
         store.limiter(|state| &mut state.limits);
         let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
@@ -86,25 +92,41 @@ impl PluginInstance {
         request: &types::Request,
     ) -> Result<types::AcceptDecision, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks.call_on_accept(store, conn, request).map_err(|e| trap("on-accept", &e))
+        hooks
+            .call_on_accept(store, conn, request)
+            .map_err(|e| trap("on-accept", &e))
     }
 
     /// Calls `on-connect`.
     pub(crate) fn on_connect(&mut self, conn: u64) -> Result<Vec<types::Command>, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks.call_on_connect(store, conn).map_err(|e| trap("on-connect", &e))
+        hooks
+            .call_on_connect(store, conn)
+            .map_err(|e| trap("on-connect", &e))
     }
 
     /// Calls `on-message`.
-    pub(crate) fn on_message(&mut self, conn: u64, text: &str) -> Result<Vec<types::Command>, HookTrap> {
+    pub(crate) fn on_message(
+        &mut self,
+        conn: u64,
+        text: &str,
+    ) -> Result<Vec<types::Command>, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks.call_on_message(store, conn, text).map_err(|e| trap("on-message", &e))
+        hooks
+            .call_on_message(store, conn, text)
+            .map_err(|e| trap("on-message", &e))
     }
 
     /// Calls `on-binary`.
-    pub(crate) fn on_binary(&mut self, conn: u64, data: &[u8]) -> Result<Vec<types::Command>, HookTrap> {
+    pub(crate) fn on_binary(
+        &mut self,
+        conn: u64,
+        data: &[u8],
+    ) -> Result<Vec<types::Command>, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks.call_on_binary(store, conn, data).map_err(|e| trap("on-binary", &e))
+        hooks
+            .call_on_binary(store, conn, data)
+            .map_err(|e| trap("on-binary", &e))
     }
 
     /// Calls `on-close`.
@@ -115,7 +137,9 @@ impl PluginInstance {
         reason: &str,
     ) -> Result<Vec<types::Command>, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks.call_on_close(store, conn, code, reason).map_err(|e| trap("on-close", &e))
+        hooks
+            .call_on_close(store, conn, code, reason)
+            .map_err(|e| trap("on-close", &e))
     }
 
     /// Calls `on-error`.
@@ -125,7 +149,9 @@ impl PluginInstance {
         error: &types::ConnectionError,
     ) -> Result<Vec<types::Command>, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks.call_on_error(store, conn, error).map_err(|e| trap("on-error", &e))
+        hooks
+            .call_on_error(store, conn, error)
+            .map_err(|e| trap("on-error", &e))
     }
 
     /// Calls `snapshot`.
@@ -139,6 +165,8 @@ impl PluginInstance {
     #[allow(dead_code, reason = "hot reload hands state over with it")]
     pub(crate) fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks.call_restore(store, state).map_err(|e| trap("restore", &e))
+        hooks
+            .call_restore(store, state)
+            .map_err(|e| trap("restore", &e))
     }
 }

@@ -35,10 +35,14 @@ pub enum PluginError {
         source: std::io::Error,
     },
     /// The file is not WebAssembly at all.
-    #[error("not a WebAssembly file (it does not start with \\0asm): point `plugin` at the .wasm a plugin build produced")]
+    #[error(
+        "not a WebAssembly file (it does not start with \\0asm): point `plugin` at the .wasm a plugin build produced"
+    )]
     NotWasm,
     /// The file is a core module: plugins are components.
-    #[error("a core WebAssembly module, not a component: build the plugin with `cargo build --target wasm32-wasip2`")]
+    #[error(
+        "a core WebAssembly module, not a component: build the plugin with `cargo build --target wasm32-wasip2`"
+    )]
     CoreModule,
     /// wasmtime could not compile the component.
     #[error("cannot compile the component: {0}")]

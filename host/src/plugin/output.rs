@@ -116,7 +116,8 @@ impl OutputStream for LineWriter {
 impl LineWriter {
     fn append(&mut self, bytes: &[u8]) {
         let room = MAX_LINE.saturating_sub(self.pending.len());
-        self.pending.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.pending
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
 

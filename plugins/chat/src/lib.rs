@@ -83,7 +83,9 @@ fn check_username(name: &str) -> Result<(), String> {
         return Err("username must not be empty".into());
     }
     if name.chars().count() > MAX_USERNAME_CHARS {
-        return Err(format!("username must be at most {MAX_USERNAME_CHARS} characters"));
+        return Err(format!(
+            "username must be at most {MAX_USERNAME_CHARS} characters"
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err("username must not contain control characters".into());
@@ -96,7 +98,9 @@ fn check_text(text: &str) -> Result<(), String> {
         return Err("message text must not be empty".into());
     }
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(format!("message text must be at most {MAX_TEXT_CHARS} characters"));
+        return Err(format!(
+            "message text must be at most {MAX_TEXT_CHARS} characters"
+        ));
     }
     Ok(())
 }
@@ -120,7 +124,9 @@ impl Chat {
             Request::Say(text) => {
                 check_text(&text)?;
                 let user = self.name_of(conn);
-                Ok(Command::broadcast(Outgoing::Message { user, text: &text }.to_json()))
+                Ok(Command::broadcast(
+                    Outgoing::Message { user, text: &text }.to_json(),
+                ))
             }
         }
     }
@@ -139,7 +145,10 @@ impl Plugin for Chat {
     fn on_message(&mut self, conn: ConnectionId, text: String) -> Vec<Command> {
         match self.handle(conn, text) {
             Ok(command) => vec![command],
-            Err(message) => vec![Command::send(conn, Outgoing::Error { message: &message }.to_json())],
+            Err(message) => vec![Command::send(
+                conn,
+                Outgoing::Error { message: &message }.to_json(),
+            )],
         }
     }
 

@@ -8,7 +8,10 @@ fn broadcast(json: &str) -> Vec<Command> {
 }
 
 fn error_to(conn: ConnectionId, message: &str) -> Vec<Command> {
-    let json = format!(r#"{{"type":"error","message":{}}}"#, serde_json::json!(message));
+    let json = format!(
+        r#"{{"type":"error","message":{}}}"#,
+        serde_json::json!(message)
+    );
     vec![Command::send(conn, json)]
 }
 
@@ -36,7 +39,10 @@ fn connect_sends_welcome_to_the_newcomer_only() {
     let mut chat = Chat::default();
     assert_eq!(
         chat.on_connect(A),
-        [Command::send(A, r#"{"type":"welcome","message":"Connected!"}"#)]
+        [Command::send(
+            A,
+            r#"{"type":"welcome","message":"Connected!"}"#
+        )]
     );
 }
 
@@ -122,7 +128,10 @@ fn bad_input_gets_an_error_reply_to_the_sender_only() {
     for input in cases {
         let out = chat.on_message(B, input.clone());
         assert!(!error_message(&out).is_empty(), "{input}");
-        assert!(matches!(&out[..], [Command::Send { conn, .. }] if *conn == B), "{input}");
+        assert!(
+            matches!(&out[..], [Command::Send { conn, .. }] if *conn == B),
+            "{input}"
+        );
     }
     assert!(chat.users.is_empty(), "no bad join was recorded");
 }
@@ -132,9 +141,15 @@ fn names_at_the_limits_are_accepted() {
     let mut chat = Chat::default();
     let name = "é".repeat(MAX_USERNAME_CHARS);
     let join = serde_json::json!({"type": "join", "username": name}).to_string();
-    assert!(matches!(&chat.on_message(A, join)[..], [Command::Broadcast { .. }]));
+    assert!(matches!(
+        &chat.on_message(A, join)[..],
+        [Command::Broadcast { .. }]
+    ));
     let text = "é".repeat(MAX_TEXT_CHARS);
-    assert!(matches!(&chat.on_message(A, text)[..], [Command::Broadcast { .. }]));
+    assert!(matches!(
+        &chat.on_message(A, text)[..],
+        [Command::Broadcast { .. }]
+    ));
 }
 
 #[test]

@@ -68,7 +68,11 @@ impl Plugin for Testbed {
                 let seen = self.requests.get(&conn).cloned().unwrap_or_default();
                 vec![Command::send(conn, seen.to_string())]
             }
-            "events" => vec![Command::send(conn, serde_json::Value::from(self.events.clone()).to_string())],
+            "events" => vec![Command::send(
+                conn,
+                serde_json::Value::from(self.events.clone()).to_string(),
+            )],
+            #[allow(clippy::panic, reason = "the point: a hook that traps")]
             "panic" => panic!("testbed was asked to panic"),
             _ => vec![Command::send(conn, text)],
         }
@@ -80,13 +84,16 @@ impl Plugin for Testbed {
 
     fn on_close(&mut self, conn: ConnectionId, code: u16, reason: String) -> Vec<Command> {
         self.requests.remove(&conn);
-        self.events.push(serde_json::json!({"hook": "close", "conn": conn.0, "code": code, "reason": reason}));
+        self.events.push(
+            serde_json::json!({"hook": "close", "conn": conn.0, "code": code, "reason": reason}),
+        );
         Vec::new()
     }
 
     fn on_error(&mut self, conn: ConnectionId, error: ConnectionError) -> Vec<Command> {
         let kind = format!("{:?}", error.kind);
-        self.events.push(serde_json::json!({"hook": "error", "conn": conn.0, "kind": kind}));
+        self.events
+            .push(serde_json::json!({"hook": "error", "conn": conn.0, "kind": kind}));
         Vec::new()
     }
 }

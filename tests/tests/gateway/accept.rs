@@ -43,9 +43,10 @@ async fn a_denied_client_sees_the_refusal_and_other_clients_are_served() {
 async fn the_plugin_selects_an_offered_subprotocol() {
     let gw = testbed().await;
     let mut request = gw.url("/t").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "chat.v2, chat.v1".parse().unwrap());
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "chat.v2, chat.v1".parse().unwrap(),
+    );
     let (_ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v2");
 }
@@ -59,7 +60,12 @@ async fn a_subprotocol_the_client_did_not_offer_is_not_sent() {
     )
     .await;
     assert_eq!(status_of(&response), 101, "{response}");
-    assert!(!response.to_ascii_lowercase().contains("sec-websocket-protocol"), "{response}");
+    assert!(
+        !response
+            .to_ascii_lowercase()
+            .contains("sec-websocket-protocol"),
+        "{response}"
+    );
 }
 
 #[tokio::test]
@@ -77,8 +83,14 @@ async fn the_plugin_sees_the_request_path_query_headers_address_and_subprotocols
     assert_eq!(seen["query"], "room=a%20b&x=1");
     assert_eq!(seen["subprotocols"], serde_json::json!(["p1", "p2"]));
     let headers = seen["headers"].as_array().unwrap();
-    assert!(headers.contains(&serde_json::json!(["x-custom", "yes"])), "{seen}");
-    assert!(headers.contains(&serde_json::json!(["upgrade", "websocket"])), "{seen}");
+    assert!(
+        headers.contains(&serde_json::json!(["x-custom", "yes"])),
+        "{seen}"
+    );
+    assert!(
+        headers.contains(&serde_json::json!(["upgrade", "websocket"])),
+        "{seen}"
+    );
     let addr = seen["remote_addr"].as_str().unwrap();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
 }

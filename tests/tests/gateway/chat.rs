@@ -22,12 +22,24 @@ async fn three_clients_see_welcome_join_message_and_leave_as_exact_json() {
     let mut carol = gw.connect("/ws").await;
     assert_eq!(carol.recv_text().await, WELCOME);
 
-    alice.send_text(r#"{"type":"join","username":"Alice"}"#).await;
-    expect_all(&mut [&mut alice, &mut bob, &mut carol], r#"{"type":"join","user":"Alice"}"#).await;
+    alice
+        .send_text(r#"{"type":"join","username":"Alice"}"#)
+        .await;
+    expect_all(
+        &mut [&mut alice, &mut bob, &mut carol],
+        r#"{"type":"join","user":"Alice"}"#,
+    )
+    .await;
     bob.send_text(r#"{"type":"join","username":"Bob"}"#).await;
-    expect_all(&mut [&mut alice, &mut bob, &mut carol], r#"{"type":"join","user":"Bob"}"#).await;
+    expect_all(
+        &mut [&mut alice, &mut bob, &mut carol],
+        r#"{"type":"join","user":"Bob"}"#,
+    )
+    .await;
 
-    alice.send_text(r#"{"type":"message","text":"Hello, \"world\"!"}"#).await;
+    alice
+        .send_text(r#"{"type":"message","text":"Hello, \"world\"!"}"#)
+        .await;
     expect_all(
         &mut [&mut alice, &mut bob, &mut carol],
         r#"{"type":"message","user":"Alice","text":"Hello, \"world\"!"}"#,
@@ -47,7 +59,11 @@ async fn three_clients_see_welcome_join_message_and_leave_as_exact_json() {
     .await;
 
     alice.close(1000, "bye").await;
-    expect_all(&mut [&mut bob, &mut carol], r#"{"type":"leave","user":"Alice"}"#).await;
+    expect_all(
+        &mut [&mut bob, &mut carol],
+        r#"{"type":"leave","user":"Alice"}"#,
+    )
+    .await;
     // A dropped TCP connection (no close frame) leaves too.
     drop(bob);
     expect_all(&mut [&mut carol], r#"{"type":"leave","user":"Bob"}"#).await;
@@ -70,7 +86,10 @@ async fn bad_input_gets_an_error_to_the_sender_only() {
         alice.send_text(bad.clone()).await;
         let reply = alice.recv_json().await;
         assert_eq!(reply["type"], "error", "{bad}");
-        assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()), "{reply}");
+        assert!(
+            reply["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{reply}"
+        );
     }
     // Bob saw none of it: the next thing he gets is a message broadcast after them.
     alice.send_text("still fine").await;

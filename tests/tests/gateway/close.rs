@@ -41,9 +41,16 @@ async fn the_clients_close_code_and_reason_reach_on_close_exactly_once() {
     let mut client = gw.connect("/t").await;
     let conn = id_of(&mut client).await;
     let echoed = client.close(4001, "see you").await;
-    assert_eq!(echoed, Some(4001), "the gateway answers with the client's code");
+    assert_eq!(
+        echoed,
+        Some(4001),
+        "the gateway answers with the client's code"
+    );
     let hooks = hooks_of(&mut observer, conn).await;
-    assert_eq!(hooks, [json!({"hook": "close", "conn": conn, "code": 4001, "reason": "see you"})]);
+    assert_eq!(
+        hooks,
+        [json!({"hook": "close", "conn": conn, "code": 4001, "reason": "see you"})]
+    );
 }
 
 #[tokio::test]
@@ -52,9 +59,14 @@ async fn a_close_frame_without_a_code_is_reported_as_1005() {
     let mut observer = gw.connect("/t").await;
     let mut client = gw.connect("/t").await;
     let conn = id_of(&mut client).await;
-    within("close", futures_util::SinkExt::close(&mut client.ws)).await.unwrap();
+    within("close", futures_util::SinkExt::close(&mut client.ws))
+        .await
+        .unwrap();
     let hooks = hooks_of(&mut observer, conn).await;
-    assert_eq!(hooks, [json!({"hook": "close", "conn": conn, "code": 1005, "reason": ""})]);
+    assert_eq!(
+        hooks,
+        [json!({"hook": "close", "conn": conn, "code": 1005, "reason": ""})]
+    );
 }
 
 #[tokio::test]
@@ -65,7 +77,10 @@ async fn a_dropped_tcp_connection_is_reported_as_1006() {
     let conn = id_of(&mut client).await;
     drop(client);
     let hooks = hooks_of(&mut observer, conn).await;
-    assert_eq!(hooks, [json!({"hook": "close", "conn": conn, "code": 1006, "reason": ""})]);
+    assert_eq!(
+        hooks,
+        [json!({"hook": "close", "conn": conn, "code": 1006, "reason": ""})]
+    );
 }
 
 #[tokio::test]
@@ -74,8 +89,13 @@ async fn a_plugin_close_delivers_its_exact_code_and_reason() {
     let mut observer = gw.connect("/t").await;
     let mut client = gw.connect("/t").await;
     let conn = id_of(&mut client).await;
-    client.send_text("close 4321 see you later, alligator").await;
-    assert_eq!(client.recv_close().await, (4321, "see you later, alligator".to_owned()));
+    client
+        .send_text("close 4321 see you later, alligator")
+        .await;
+    assert_eq!(
+        client.recv_close().await,
+        (4321, "see you later, alligator".to_owned())
+    );
     // on-close then reports the code the client answered with.
     let hooks = hooks_of(&mut observer, conn).await;
     assert_eq!(hooks[0]["code"], 4321, "{hooks:?}");
@@ -102,7 +122,11 @@ async fn a_long_close_reason_is_cut_to_fit_the_frame() {
     client.send_text(format!("close 4000 {long}")).await;
     let (code, reason) = client.recv_close().await;
     assert_eq!(code, 4000);
-    assert!(reason.len() <= 123 && reason.len() >= 122, "{} bytes", reason.len());
+    assert!(
+        reason.len() <= 123 && reason.len() >= 122,
+        "{} bytes",
+        reason.len()
+    );
     assert!(long.starts_with(&reason));
 }
 
@@ -119,12 +143,19 @@ async fn a_message_over_the_limit_closes_1009_after_on_error_then_on_close() {
     let mut client = gw.connect("/t").await;
     let conn = id_of(&mut client).await;
     client.send_text("x".repeat(1024)).await;
-    assert_eq!(client.recv_text().await.len(), 1024, "exactly the limit passes");
+    assert_eq!(
+        client.recv_text().await.len(),
+        1024,
+        "exactly the limit passes"
+    );
     client.send_text("x".repeat(1025)).await;
     assert_eq!(client.recv_close().await.0, 1009);
     let hooks = hooks_of(&mut observer, conn).await;
     assert_eq!(hooks.len(), 2, "{hooks:?}");
-    assert_eq!(hooks[0], json!({"hook": "error", "conn": conn, "kind": "MessageTooBig"}));
+    assert_eq!(
+        hooks[0],
+        json!({"hook": "error", "conn": conn, "kind": "MessageTooBig"})
+    );
     assert_eq!(hooks[1]["code"], 1009);
 }
 

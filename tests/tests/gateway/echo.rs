@@ -17,7 +17,9 @@ async fn text_comes_back_as_the_same_text_at_every_size() {
     let gw = echo_gateway().await;
     let mut client = gw.connect("/echo").await;
     for len in SIZES {
-        let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let text: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
         client.send_text(text.clone()).await;
         assert_eq!(client.recv_text().await, text, "size {len}");
     }

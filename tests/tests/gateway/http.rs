@@ -18,16 +18,30 @@ async fn a_plain_get_on_a_route_is_426_with_the_version_header() {
     let gw = gateway().await;
     let response = raw_http(gw.addr, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(status_of(&response), 426, "{response}");
-    assert!(response.to_ascii_lowercase().contains("\r\nsec-websocket-version: 13\r\n"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("\r\nsec-websocket-version: 13\r\n"),
+        "{response}"
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_or_missing_version_is_426_with_the_version_header() {
     let gw = gateway().await;
     for version in ["8", ""] {
-        let response = raw_http(gw.addr, &handshake("/echo", &[("Sec-WebSocket-Version", version)])).await;
+        let response = raw_http(
+            gw.addr,
+            &handshake("/echo", &[("Sec-WebSocket-Version", version)]),
+        )
+        .await;
         assert_eq!(status_of(&response), 426, "{version:?}: {response}");
-        assert!(response.to_ascii_lowercase().contains("sec-websocket-version: 13"), "{response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("sec-websocket-version: 13"),
+            "{response}"
+        );
     }
 }
 
@@ -35,10 +49,22 @@ async fn a_wrong_or_missing_version_is_426_with_the_version_header() {
 async fn malformed_upgrades_are_400() {
     let gw = gateway().await;
     let cases: [(&str, String); 5] = [
-        ("missing key", handshake("/echo", &[("Sec-WebSocket-Key", "")])),
-        ("key not base64", handshake("/echo", &[("Sec-WebSocket-Key", "not base64!!")])),
-        ("key of 15 bytes", handshake("/echo", &[("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA")])),
-        ("no Connection: upgrade", handshake("/echo", &[("Connection", "keep-alive")])),
+        (
+            "missing key",
+            handshake("/echo", &[("Sec-WebSocket-Key", "")]),
+        ),
+        (
+            "key not base64",
+            handshake("/echo", &[("Sec-WebSocket-Key", "not base64!!")]),
+        ),
+        (
+            "key of 15 bytes",
+            handshake("/echo", &[("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA")]),
+        ),
+        (
+            "no Connection: upgrade",
+            handshake("/echo", &[("Connection", "keep-alive")]),
+        ),
         ("POST", handshake("/echo", &[]).replacen("GET", "POST", 1)),
     ];
     for (what, request) in cases {
@@ -46,7 +72,11 @@ async fn malformed_upgrades_are_400() {
         assert_eq!(status_of(&response), 400, "{what}: {response}");
     }
     let http10 = handshake("/echo", &[]).replacen("HTTP/1.1", "HTTP/1.0", 1);
-    assert_eq!(status_of(&raw_http(gw.addr, &http10).await), 400, "HTTP/1.0");
+    assert_eq!(
+        status_of(&raw_http(gw.addr, &http10).await),
+        400,
+        "HTTP/1.0"
+    );
 }
 
 #[tokio::test]
@@ -56,7 +86,9 @@ async fn a_valid_handshake_gets_101_with_the_rfc_accept_key() {
     assert_eq!(status_of(&response), 101, "{response}");
     // The example key of RFC 6455 §1.3 and its answer.
     assert!(
-        response.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        response
+            .to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
         "{response}"
     );
 }

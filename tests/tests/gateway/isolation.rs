@@ -26,9 +26,15 @@ async fn a_command_naming_another_apps_connection_is_dropped() {
     victim.send_text("whoami").await;
     let victim_id = victim.recv_text().await;
     let mut attacker = gw.connect("/right").await;
-    attacker.send_text(format!("send {victim_id} injected")).await;
+    attacker
+        .send_text(format!("send {victim_id} injected"))
+        .await;
     attacker.send_text("after").await;
-    assert_eq!(attacker.recv_text().await, "after", "the attacker's app went on");
+    assert_eq!(
+        attacker.recv_text().await,
+        "after",
+        "the attacker's app went on"
+    );
     // The victim's next message is its own echo, not the injected text.
     victim.send_text("mine").await;
     assert_eq!(victim.recv_text().await, "mine");
@@ -44,7 +50,11 @@ async fn broadcasts_reach_only_the_apps_own_connections() {
     assert_eq!(left_a.recv_text().await, "hello left");
     assert_eq!(left_b.recv_text().await, "hello left");
     right.send_text("ping").await;
-    assert_eq!(right.recv_text().await, "ping", "the other app's client got nothing else");
+    assert_eq!(
+        right.recv_text().await,
+        "ping",
+        "the other app's client got nothing else"
+    );
 }
 
 #[tokio::test]
@@ -55,7 +65,11 @@ async fn broadcast_except_skips_the_sender() {
     a.send_text("broadcast-others for b").await;
     assert_eq!(b.recv_text().await, "for b");
     a.send_text("ping").await;
-    assert_eq!(a.recv_text().await, "ping", "the sender did not get its own broadcast");
+    assert_eq!(
+        a.recv_text().await,
+        "ping",
+        "the sender did not get its own broadcast"
+    );
     a.send_binary(vec![1, 2, 3]).await;
     assert_eq!(b.recv_binary().await, vec![1, 2, 3]);
 }

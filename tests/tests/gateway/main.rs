@@ -1,7 +1,12 @@
 //! End-to-end tests of the gateway: real TCP sockets, real WebSocket clients
 //! (tokio-tungstenite) and raw HTTP, real plugin components built from `plugins/`.
 //! Each test is named for the property it proves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod accept;
 mod chat;

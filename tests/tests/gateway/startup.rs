@@ -30,21 +30,30 @@ fn file_with(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 #[test]
 fn a_missing_plugin_file_is_named_with_its_app() {
     let err = start_with(PathBuf::from("/nonexistent/chat.wasm"));
-    assert!(err.starts_with("app \"broken\": plugin /nonexistent/chat.wasm: cannot read"), "{err}");
+    assert!(
+        err.starts_with("app \"broken\": plugin /nonexistent/chat.wasm: cannot read"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_file_that_is_not_wasm_is_refused() {
     let (_dir, path) = file_with(b"#!/bin/sh\necho not wasm\n");
     let err = start_with(path);
-    assert!(err.contains("app \"broken\"") && err.contains("not a WebAssembly file"), "{err}");
+    assert!(
+        err.contains("app \"broken\"") && err.contains("not a WebAssembly file"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_core_module_is_refused_with_how_to_build_a_component() {
     let (_dir, path) = file_with(b"\0asm\x01\0\0\0");
     let err = start_with(path);
-    assert!(err.contains("core WebAssembly module, not a component"), "{err}");
+    assert!(
+        err.contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
     assert!(err.contains("wasm32-wasip2"), "{err}");
 }
 
@@ -59,12 +68,21 @@ fn a_truncated_component_is_refused() {
 #[test]
 fn a_component_without_the_plugin_world_is_refused() {
     let err = start_with(PathBuf::from(plugins::NO_HANDLER));
-    assert!(err.contains("does not export `wsgate:plugin/handler@0.1.0`"), "{err}");
+    assert!(
+        err.contains("does not export `wsgate:plugin/handler@0.1.0`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_component_of_another_contract_version_is_refused_naming_both() {
     let err = start_with(PathBuf::from(plugins::OLD_CONTRACT));
-    assert!(err.contains("exports `wsgate:plugin/handler@0.0.1`"), "{err}");
-    assert!(err.contains("this host speaks `wsgate:plugin/handler@0.1.0`"), "{err}");
+    assert!(
+        err.contains("exports `wsgate:plugin/handler@0.0.1`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("this host speaks `wsgate:plugin/handler@0.1.0`"),
+        "{err}"
+    );
 }

@@ -1,0 +1,160 @@
+//! The `wsgate` binary as a user runs it: the demo without a config, config and
+//! start-up errors on standard error with exit code 1, and SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn wsgate(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsgate"));
+    cmd.args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Starts `wsgate serve ARGS` and waits for its "listening on ws://ADDR" line.
+async fn serve(args: &[&str]) -> (Child, String) {
+    let mut child = wsgate(args).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some((_, addr)) = line.split_once("listening on ws://") {
+                return addr.trim().to_owned();
+            }
+        }
+        panic!("wsgate exited before listening");
+    })
+    .await
+    .expect("wsgate did not start listening in time");
+    // Keep draining the log so the gateway never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+/// Runs `wsgate ARGS`, which must fail; returns its standard error.
+async fn fails(args: &[&str]) -> String {
+    let output = tokio::time::timeout(TIMEOUT, wsgate(args).output())
+        .await
+        .expect("wsgate did not exit")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "exit status");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn next_text(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> String {
+    match tokio::time::timeout(TIMEOUT, ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t.as_str().to_owned(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn without_a_config_the_demo_serves_chat_and_echo_and_sigterm_closes_1001() {
+    let (mut child, addr) = serve(&["serve", "--listen", "127.0.0.1:0"]).await;
+
+    let (mut chat, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut chat).await,
+        r#"{"type":"welcome","message":"Connected!"}"#
+    );
+    chat.send(Message::text(r#"{"type":"join","username":"Ada"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut chat).await,
+        r#"{"type":"join","user":"Ada"}"#
+    );
+
+    let (mut echo, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
+        .await
+        .unwrap();
+    echo.send(Message::text("ping")).await.unwrap();
+    assert_eq!(next_text(&mut echo).await, "ping");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    match tokio::time::timeout(TIMEOUT, chat.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected close 1001, got {other:?}"),
+    }
+    let status = tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_config_with_an_unknown_key_fails_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:0\"\n\n[[app]]\nname = \"a\"\nroute = \"/a\"\nplugin = \"a.wasm\"\nmax = 3\n").unwrap();
+    let stderr = fails(&["serve", "--config", path.to_str().unwrap()]).await;
+    let expected = format!("{}:7:1: unknown field `max`", path.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_missing_config_file_fails_naming_it() {
+    let stderr = fails(&["serve", "--config", "/nonexistent/wsgate.toml"]).await;
+    assert!(
+        stderr.contains("cannot read the config file /nonexistent/wsgate.toml"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_plugin_fails_naming_the_app_and_the_resolved_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    std::fs::write(
+        &path,
+        "[[app]]\nname = \"lobby\"\nroute = \"/lobby\"\nplugin = \"plugins/lobby.wasm\"\n",
+    )
+    .unwrap();
+    let stderr = fails(&["serve", "--config", path.to_str().unwrap()]).await;
+    let plugin = dir.path().join("plugins/lobby.wasm");
+    let expected = format!(
+        "app \"lobby\": plugin {}: cannot read the plugin file",
+        plugin.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn a_listen_address_in_use_fails_clearly() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let stderr = fails(&["serve", "--listen", &addr]).await;
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds and starts the gateway with its built-in demo: the chat plugin at
+# ws://localhost:8000/ws and the echo plugin at ws://localhost:8000/echo.
+# Needs only Rust (rustup). The first build takes a few minutes (wasmtime).
+# Extra arguments go to `wsgate serve` (for example `--listen 0.0.0.0:8000`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip2
+exec cargo run --release --locked -p wsgate -- serve "$@"
