@@ -1,7 +1,6 @@
 //! The HTTP side: routing a request to its app, checking the WebSocket handshake
 //! (RFC 6455 §4.2.1), asking the app's `on-accept`, and answering 101 or an error.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::app::{AcceptOutcome, AppHandle};
+use crate::apps::Apps;
 use crate::connection;
 use crate::plugin::types;
 
@@ -30,7 +30,7 @@ pub(crate) type Body = Full<Bytes>;
 /// What every request handler shares: the routes, the connection id counter and the
 /// tracker of open WebSocket connections.
 pub(crate) struct Shared {
-    pub(crate) routes: HashMap<String, AppHandle>,
+    pub(crate) apps: Apps,
     pub(crate) next_conn: AtomicU64,
     pub(crate) connections: TaskTracker,
 }
@@ -161,7 +161,7 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
-    let Some(app) = shared.routes.get(req.uri().path()).cloned() else {
+    let Some(app) = shared.apps.route(req.uri().path()) else {
         return Ok(text(
             StatusCode::NOT_FOUND,
             "no app is served at this path\n",

@@ -11,17 +11,24 @@
 //! - `http`: routing, handshake validation and the HTTP answers (404, 426, 400…).
 //! - `connection`: one WebSocket connection: reading, writing, closing.
 //! - `close`: close codes a server may send.
+//! - `apps`: the set of running apps, and applying a new config to them.
+//! - [`reload`]: watching plugin files and handing new versions to their apps.
 //! - [`server`]: the accept loop, start-up and shutdown ([`Gateway`]).
 
 pub mod config;
 pub mod plugin;
+pub mod reload;
 pub mod server;
 
 mod app;
+mod apps;
 mod close;
 mod connection;
 mod http;
 
+pub use app::stats::AppStatsSnapshot;
+pub use apps::ConfigChanges;
 pub use config::{Config, ConfigError};
 pub use plugin::PluginError;
+pub use reload::WatchError;
 pub use server::{Gateway, StartError};

@@ -1,4 +1,4 @@
-//! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR]`.
+//! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR] [--no-watch]`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +28,10 @@ enum Command {
         /// Listen on this address instead of the config's `listen`.
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Do not watch plugin files for new versions (SIGHUP still reloads the
+        /// config and the plugins that changed).
+        #[arg(long)]
+        no_watch: bool,
     },
 }
 
@@ -42,7 +46,11 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
-        Command::Serve { config, listen } => serve(config, listen),
+        Command::Serve {
+            config,
+            listen,
+            no_watch,
+        } => serve(config, listen, !no_watch),
     }
 }
 
@@ -64,8 +72,12 @@ fn demo() -> anyhow::Result<Config> {
     anyhow::bail!("this build has no built-in demo (feature `demo` is off): pass --config FILE")
 }
 
-fn serve(config: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let mut config = load(config)?;
+fn serve(
+    config_path: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    watch: bool,
+) -> anyhow::Result<()> {
+    let mut config = load(config_path.clone())?;
     if let Some(listen) = listen {
         config.listen = listen;
     }
@@ -75,6 +87,22 @@ fn serve(config: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let gateway = Gateway::start(&config)?;
+        if watch {
+            match gateway.watch_plugins() {
+                Ok(()) => tracing::info!("watching plugin files for new versions"),
+                Err(e) => tracing::error!("{e}; plugins reload on SIGHUP only"),
+            }
+        }
+        if let Some(path) = config_path {
+            // Installed before "listening": a SIGHUP from then on reloads, never kills.
+            let hangups = hangup_signals()?;
+            tokio::spawn(reload_on_sighup(
+                gateway.clone(),
+                path,
+                config.listen,
+                hangups,
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -86,6 +114,70 @@ fn serve(config: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Re-reads the config file at each SIGHUP and applies it; a config with errors is
+/// refused whole and the running one stays.
+#[cfg(unix)]
+async fn reload_on_sighup(
+    gateway: Gateway,
+    path: PathBuf,
+    listening: SocketAddr,
+    mut hangups: Hangups,
+) {
+    while hangups.recv().await.is_some() {
+        tracing::info!(file = %path.display(), "SIGHUP: reloading the config");
+        let gateway = gateway.clone();
+        let file = path.clone();
+        let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let config = Config::load(&file)?;
+            if config.listen != listening {
+                tracing::warn!(
+                    "`listen` changed to {}; it applies at the next start (still listening on {listening})",
+                    config.listen
+                );
+            }
+            Ok(gateway.reload_config(&config)?)
+        })
+        .await;
+        match applied {
+            Ok(Ok(changes)) => tracing::info!(
+                added = ?changes.added,
+                removed = ?changes.removed,
+                changed = ?changes.changed,
+                unchanged = changes.unchanged.len(),
+                "config reloaded"
+            ),
+            Ok(Err(e)) => tracing::error!("config reload refused, the running config stays: {e:#}"),
+            Err(e) => tracing::error!("config reload failed: {e}"),
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangups = tokio::signal::unix::Signal;
+
+#[cfg(unix)]
+fn hangup_signals() -> anyhow::Result<Hangups> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup()).context("cannot listen for SIGHUP")
+}
+
+#[cfg(not(unix))]
+type Hangups = ();
+
+#[cfg(not(unix))]
+fn hangup_signals() -> anyhow::Result<Hangups> {
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(
+    _gateway: Gateway,
+    _path: PathBuf,
+    _listening: SocketAddr,
+    _hangups: Hangups,
+) {
 }
 
 /// Completes on Ctrl-C or SIGTERM.

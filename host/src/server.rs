@@ -1,20 +1,19 @@
-//! Start-up (compile every app's plugin, start its actor), the accept loop, and
-//! shutdown.
+//! The [`Gateway`]: start-up (compile every app's plugin, start its actor), the accept
+//! loop, hot reload (plugin files and config), and shutdown.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
 //! let config = wsgate::Config::load("wsgate.toml".as_ref())?;
 //! let gateway = wsgate::Gateway::start(&config)?;
+//! gateway.watch_plugins()?;
 //! let listener = tokio::net::TcpListener::bind(config.listen).await?;
 //! gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -23,17 +22,21 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AppHandle, Event, actor};
-use crate::config::{Config, PluginSource};
+use crate::app::Event;
+use crate::app::stats::AppStatsSnapshot;
+use crate::apps::{Apps, ConfigChanges};
+use crate::config::Config;
 use crate::http::{self, Shared};
-use crate::plugin::{LoadedPlugin, PluginEngine, PluginError};
+use crate::plugin::{PluginEngine, PluginError};
+use crate::reload::watcher::PluginWatcher;
+use crate::reload::{WatchError, reloader};
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for connections to finish their closing handshakes.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why the gateway cannot start.
+/// Why the gateway cannot start, or a config cannot be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// An app's plugin cannot be loaded: the message names the app, the plugin and
@@ -53,24 +56,11 @@ pub enum StartError {
 }
 
 /// A started gateway: every app's plugin is compiled and its actor runs. Serve it on
-/// a listener with [`Gateway::serve`].
+/// a listener with [`Gateway::serve`]. Cheap to clone: clones are the same gateway.
+#[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Shared>,
-    apps: Vec<AppHandle>,
-}
-
-fn read_plugin(source: &PluginSource) -> Result<Cow<'static, [u8]>, PluginError> {
-    match source {
-        PluginSource::File(path) => {
-            std::fs::read(path)
-                .map(Cow::Owned)
-                .map_err(|source| PluginError::Read {
-                    path: path.clone(),
-                    source,
-                })
-        }
-        PluginSource::Embedded { bytes, .. } => Ok(Cow::Borrowed(bytes)),
-    }
+    watcher: Arc<Mutex<Option<PluginWatcher>>>,
 }
 
 impl Gateway {
@@ -81,35 +71,68 @@ impl Gateway {
     /// component, or does not implement this host's plugin world.
     pub fn start(config: &Config) -> Result<Self, StartError> {
         let engine = PluginEngine::new().map_err(StartError::Engine)?;
-        let mut routes = HashMap::new();
-        let mut apps = Vec::new();
-        for app in &config.apps {
-            let plugin = app.plugin.describe();
-            let error = |source| StartError::Plugin {
-                app: app.name.clone(),
-                plugin: plugin.clone(),
-                source,
-            };
-            let bytes = read_plugin(&app.plugin).map_err(error)?;
-            let loaded = LoadedPlugin::compile(&engine, &plugin, &bytes).map_err(error)?;
-            tracing::info!(
-                app = %app.name,
-                route = %app.route,
-                plugin = %plugin,
-                size = loaded.size,
-                compile_ms = loaded.compile_time.as_secs_f64() * 1e3,
-                "app ready"
-            );
-            let handle = actor::spawn(&app.name, loaded, app.limits).map_err(error)?;
-            routes.insert(app.route.clone(), handle.clone());
-            apps.push(handle);
-        }
+        let apps = Apps::start(engine, config)?;
         let shared = Arc::new(Shared {
-            routes,
+            apps,
             next_conn: AtomicU64::new(1),
             connections: TaskTracker::new(),
         });
-        Ok(Self { shared, apps })
+        Ok(Self {
+            shared,
+            watcher: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Watches every app's plugin file: a new version that compiles and fits the
+    /// plugin world is swapped in under live connections, with its state handed
+    /// over; one that does not is refused with a log line. Config reloads keep the
+    /// watched set current.
+    ///
+    /// # Errors
+    /// [`WatchError`] if the OS refuses the watch (for example inotify limits).
+    pub fn watch_plugins(&self) -> Result<(), WatchError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut watcher = PluginWatcher::new(tx)?;
+        watcher.watch(&self.shared.apps.plugin_files())?;
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        let lookup = move |path: &std::path::Path| {
+            weak.upgrade()
+                .map(|shared| shared.apps.using_file(path))
+                .unwrap_or_default()
+        };
+        reloader::spawn(self.shared.apps.engine().clone(), Box::new(lookup), rx)
+            .map_err(|e| WatchError::new(format!("cannot start the reloader thread: {e}")))?;
+        *self.watcher.lock().unwrap_or_else(PoisonError::into_inner) = Some(watcher);
+        Ok(())
+    }
+
+    /// Applies a new config to the running gateway (what SIGHUP does): added apps
+    /// start, removed apps close their connections with 1001, changed routes, limits
+    /// and plugins apply (plugins with a state handoff), unchanged apps are not
+    /// touched. A config whose plugins do not all load is refused whole. `listen`
+    /// cannot change without a restart.
+    ///
+    /// Blocking (it compiles plugins): call it off the async runtime.
+    ///
+    /// # Errors
+    /// [`StartError`] naming the first app whose plugin cannot be loaded.
+    pub fn reload_config(&self, config: &Config) -> Result<ConfigChanges, StartError> {
+        let changes = self.shared.apps.apply(config)?;
+        if let Some(watcher) = self
+            .watcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            && let Err(e) = watcher.watch(&self.shared.apps.plugin_files())
+        {
+            tracing::warn!("{e}");
+        }
+        Ok(changes)
+    }
+
+    /// The counters of app `name`, or `None` if no app has that name.
+    pub fn app_stats(&self, name: &str) -> Option<AppStatsSnapshot> {
+        self.shared.apps.handle(name).map(|h| h.stats.snapshot())
     }
 
     /// Serves `listener` until `shutdown` completes; then stops accepting, closes every
@@ -118,7 +141,7 @@ impl Gateway {
     /// # Errors
     /// Never at present; the `Result` leaves room for listener errors that are fatal.
     pub async fn serve(
-        self,
+        &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
@@ -154,7 +177,7 @@ impl Gateway {
         }
         tracing::info!("shutting down: closing every connection with 1001");
         drop(listener);
-        for app in &self.apps {
+        for app in self.shared.apps.handles() {
             let _ = app
                 .send(Event::CloseAll {
                     code: 1001,

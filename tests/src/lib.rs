@@ -59,6 +59,8 @@ pub fn init_logs() {
 pub struct TestGateway {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The gateway itself, for its counters and reloads.
+    pub gateway: Gateway,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -76,11 +78,17 @@ impl TestGateway {
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gateway.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let serving = gateway.clone();
+        let task = tokio::spawn(async move {
+            serving
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
         Self {
             addr,
+            gateway,
             stop: Some(stop),
             task: Some(task),
         }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::registry::Registry;
-use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Event};
+use super::stats::AppStats;
+use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Event, Reload};
 use crate::config::Limits;
 use crate::plugin::instance::InstanceLimits;
 use crate::plugin::types::{AcceptDecision, Command};
@@ -26,6 +27,7 @@ struct Actor {
     /// `None` after a trap when a fresh instance could not be made.
     instance: Option<PluginInstance>,
     registry: Registry,
+    stats: Arc<AppStats>,
 }
 
 /// Starts the actor of app `name` on its own thread and returns its handle.
@@ -45,12 +47,15 @@ pub(crate) fn spawn(
     };
     let instance = PluginInstance::new(&plugin, name.clone(), instance_limits)?;
     let (events, inbox) = mpsc::channel(EVENT_QUEUE);
+    let stats = Arc::new(AppStats::default());
+    stats.set_plugin_hash(plugin.hash);
     let actor = Actor {
         name: name.clone(),
         plugin,
         limits: instance_limits,
         instance: Some(instance),
         registry: Registry::default(),
+        stats: stats.clone(),
     };
     std::thread::Builder::new()
         .name(format!("wsgate-app-{name}"))
@@ -59,6 +64,7 @@ pub(crate) fn spawn(
     Ok(AppHandle {
         name,
         limits,
+        stats,
         events,
     })
 }
@@ -121,7 +127,77 @@ impl Actor {
                 self.run_hook(conn, |p| p.on_close(conn, code, &reason));
             }
             Event::CloseAll { code, reason } => self.registry.close_all(code, reason),
+            Event::Reload(reload) => self.reload(*reload),
+            Event::SetLimits(limits) => {
+                self.limits = limits;
+                if let Some(instance) = self.instance.as_mut() {
+                    instance.set_limits(limits);
+                }
+            }
         }
+        self.stats.set_connections(self.registry.len());
+    }
+
+    /// Swaps in a new plugin version between two events: the old instance's
+    /// `snapshot` goes to the new instance's `restore`. If the new version cannot be
+    /// instantiated or refuses the state, the old one keeps serving, state intact.
+    fn reload(&mut self, reload: Reload) {
+        let Reload {
+            plugin,
+            origin,
+            since,
+        } = reload;
+        match self.swap(plugin) {
+            Ok(()) => {
+                self.stats.reload_applied();
+                tracing::info!(
+                    file = %origin,
+                    ms = since.elapsed().as_secs_f64() * 1e3,
+                    "reloaded: the new plugin version serves (time from change to serving)"
+                );
+            }
+            Err(reason) => {
+                self.stats.reload_refused();
+                tracing::warn!(file = %origin, "reload refused, the previous version keeps serving: {reason}");
+            }
+        }
+    }
+
+    fn swap(&mut self, plugin: crate::plugin::LoadedPlugin) -> Result<(), String> {
+        let mut fresh = PluginInstance::new(&plugin, self.name.clone(), self.limits)
+            .map_err(|e| e.to_string())?;
+        let state = match self.instance.as_mut().map(PluginInstance::snapshot) {
+            Some(Ok(state)) => state,
+            Some(Err(trap)) => {
+                // The old instance is dead now; its state is lost either way.
+                tracing::error!(
+                    "the serving version trapped in snapshot ({}); its state is lost",
+                    trap.message
+                );
+                self.stats.trapped();
+                self.instance = None;
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let restored = match fresh.restore(&state) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(format!("the new version refused the state: {message}")),
+            Err(trap) => Err(format!(
+                "the new version trapped in restore: {}",
+                trap.message
+            )),
+        };
+        if let Err(reason) = restored {
+            if self.instance.is_none() {
+                self.recover();
+            }
+            return Err(reason);
+        }
+        self.stats.set_plugin_hash(plugin.hash);
+        self.instance = Some(fresh);
+        self.plugin = plugin;
+        Ok(())
     }
 
     /// Calls a hook that returns commands, and runs them.
@@ -146,6 +222,7 @@ impl Actor {
         match hook(instance) {
             Ok(value) => Some(value),
             Err(trap) => {
+                self.stats.trapped();
                 tracing::error!(
                     conn,
                     hook = trap.hook,

@@ -1,10 +1,13 @@
 //! The messages between connections and an app's actor.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::plugin::types;
+use crate::plugin::instance::InstanceLimits;
+use crate::plugin::{LoadedPlugin, types};
 
 /// Something that happened to a connection of the app, for its plugin.
 pub(crate) enum Event {
@@ -31,8 +34,23 @@ pub(crate) enum Event {
         code: u16,
         reason: String,
     },
-    /// The gateway stops: close every connection with `code` and `reason`.
+    /// The gateway stops or the app was removed: close every connection with `code`
+    /// and `reason`.
     CloseAll { code: u16, reason: &'static str },
+    /// Swap in a new version of the plugin, handing over its state.
+    Reload(Box<Reload>),
+    /// New limits for the instances of the plugin.
+    SetLimits(InstanceLimits),
+}
+
+/// A new plugin version, compiled and linked, waiting for the actor to swap it in.
+pub(crate) struct Reload {
+    /// The new version.
+    pub(crate) plugin: LoadedPlugin,
+    /// Where it came from, for the log.
+    pub(crate) origin: String,
+    /// When the change was seen (file written, config reloaded).
+    pub(crate) since: Instant,
 }
 
 /// The answer to a handshake.

@@ -4,10 +4,12 @@
 //!   one at a time, in order.
 //! - [`registry`]: the app's open connections, and the commands run against them.
 //! - [`event`]: what connections tell the actor, and what the actor tells them.
+//! - [`stats`]: the app's counters (reloads, traps, open connections).
 
 pub(crate) mod actor;
 pub(crate) mod event;
 pub(crate) mod registry;
+pub(crate) mod stats;
 
 use std::sync::Arc;
 
@@ -15,7 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Limits;
 use crate::plugin::types;
-pub(crate) use event::{AcceptOutcome, Event, Outbound, Outbox};
+pub(crate) use event::{AcceptOutcome, Event, Outbound, Outbox, Reload};
+use stats::AppStats;
 
 /// How many events may wait for an app's actor before connections wait to hand over
 /// theirs (backpressure on the clients, never loss).
@@ -27,6 +30,7 @@ pub(crate) const EVENT_QUEUE: usize = 1024;
 pub(crate) struct AppHandle {
     pub(crate) name: Arc<str>,
     pub(crate) limits: Limits,
+    pub(crate) stats: Arc<AppStats>,
     events: mpsc::Sender<Event>,
 }
 
@@ -38,6 +42,11 @@ impl AppHandle {
     /// Hands `event` to the actor, waiting while its queue is full.
     pub(crate) async fn send(&self, event: Event) -> Result<(), AppGone> {
         self.events.send(event).await.map_err(|_| AppGone)
+    }
+
+    /// Hands `event` to the actor from a thread outside the async runtime.
+    pub(crate) fn blocking_send(&self, event: Event) -> Result<(), AppGone> {
+        self.events.blocking_send(event).map_err(|_| AppGone)
     }
 
     /// Asks the plugin whether to accept a handshake.

@@ -5,8 +5,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
+pub(crate) use self::wsgate::plugin::types;
 pub(crate) use exports::wsgate::plugin::handler;
-pub(crate) use wsgate::plugin::types;
 
 /// The export a plugin must have, with the version this host speaks.
 pub(crate) const HANDLER_EXPORT: &str = "wsgate:plugin/handler@0.1.0";

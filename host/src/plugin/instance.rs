@@ -80,6 +80,12 @@ impl PluginInstance {
         })
     }
 
+    /// Applies new limits from the next hook call on.
+    pub(crate) fn set_limits(&mut self, limits: InstanceLimits) {
+        self.deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
+        self.store.data_mut().set_memory_limit(limits.memory);
+    }
+
     fn hooks(&mut self) -> (&handler::Guest, &mut Store<StoreState>) {
         self.store.set_epoch_deadline(self.deadline_ticks);
         (self.plugin.wsgate_plugin_handler(), &mut self.store)
@@ -155,14 +161,12 @@ impl PluginInstance {
     }
 
     /// Calls `snapshot`.
-    #[allow(dead_code, reason = "hot reload hands state over with it")]
     pub(crate) fn snapshot(&mut self) -> Result<Vec<u8>, HookTrap> {
         let (hooks, store) = self.hooks();
         hooks.call_snapshot(store).map_err(|e| trap("snapshot", &e))
     }
 
     /// Calls `restore`; the plugin's own refusal is the inner `Err`.
-    #[allow(dead_code, reason = "hot reload hands state over with it")]
     pub(crate) fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, HookTrap> {
         let (hooks, store) = self.hooks();
         hooks

@@ -21,6 +21,8 @@ pub struct LoadedPlugin {
     pub compile_time: Duration,
     /// Size of the component in bytes.
     pub size: usize,
+    /// A hash of the component's bytes, to tell versions apart.
+    pub hash: u64,
     pub(crate) _origin: Arc<str>,
 }
 
@@ -67,9 +69,18 @@ impl LoadedPlugin {
             pre,
             compile_time: started.elapsed(),
             size: bytes.len(),
+            hash: content_hash(bytes),
             _origin: origin.into(),
         })
     }
+}
+
+/// A hash of plugin bytes that is the same for the same bytes within a process.
+pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn check_exports(engine: &PluginEngine, component: &Component) -> Result<(), PluginError> {

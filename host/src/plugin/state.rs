@@ -29,20 +29,28 @@ impl StoreState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(memory_bytes)
-            .instances(16)
-            .tables(64)
-            .memories(4)
-            .trap_on_grow_failure(true)
-            .build();
         Self {
             app,
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limits: limits(memory_bytes),
         }
     }
+
+    /// Caps the linear memories at `memory_bytes` from now on.
+    pub(crate) fn set_memory_limit(&mut self, memory_bytes: usize) {
+        self.limits = limits(memory_bytes);
+    }
+}
+
+fn limits(memory_bytes: usize) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(memory_bytes)
+        .instances(16)
+        .tables(64)
+        .memories(4)
+        .trap_on_grow_failure(true)
+        .build()
 }
 
 impl WasiView for StoreState {

@@ -1,0 +1,259 @@
+//! The set of running apps: starting them, and applying a new config to them (SIGHUP)
+//! without touching the apps that did not change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use crate::app::{AppHandle, Event, Reload, actor};
+use crate::config::{AppConfig, Config, PluginSource};
+use crate::plugin::instance::InstanceLimits;
+use crate::plugin::loader::content_hash;
+use crate::plugin::{LoadedPlugin, PluginEngine, PluginError};
+use crate::reload::watcher::absolute;
+use crate::server::StartError;
+
+/// The routes: URL path → app. Read by every handshake, written by config reloads.
+pub(crate) type Routes = RwLock<HashMap<String, AppHandle>>;
+
+/// One running app.
+pub(crate) struct RunningApp {
+    pub(crate) config: AppConfig,
+    pub(crate) handle: AppHandle,
+}
+
+/// The running apps, by name.
+pub(crate) struct Apps {
+    engine: PluginEngine,
+    apps: Mutex<BTreeMap<String, RunningApp>>,
+    pub(crate) routes: Routes,
+}
+
+/// What a config reload changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConfigChanges {
+    /// Apps started.
+    pub added: Vec<String>,
+    /// Apps stopped (their connections closed with 1001).
+    pub removed: Vec<String>,
+    /// Apps whose route, limits or plugin changed.
+    pub changed: Vec<String>,
+    /// Apps left as they were.
+    pub unchanged: Vec<String>,
+}
+
+fn read_plugin(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
+    match source {
+        PluginSource::File(path) => {
+            std::fs::read(path)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|source| PluginError::Read {
+                    path: path.clone(),
+                    source,
+                })
+        }
+        PluginSource::Embedded { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
+    }
+}
+
+/// Reads and compiles the plugin of `app`.
+fn compile(engine: &PluginEngine, app: &AppConfig) -> Result<LoadedPlugin, StartError> {
+    let plugin = app.plugin.describe();
+    let error = |source| StartError::Plugin {
+        app: app.name.clone(),
+        plugin: plugin.clone(),
+        source,
+    };
+    let bytes = read_plugin(&app.plugin).map_err(error)?;
+    LoadedPlugin::compile(engine, &plugin, &bytes).map_err(error)
+}
+
+fn start(app: &AppConfig, plugin: LoadedPlugin) -> Result<RunningApp, StartError> {
+    tracing::info!(
+        app = %app.name,
+        route = %app.route,
+        plugin = %app.plugin.describe(),
+        size = plugin.size,
+        compile_ms = plugin.compile_time.as_secs_f64() * 1e3,
+        "app ready"
+    );
+    let handle =
+        actor::spawn(&app.name, plugin, app.limits).map_err(|source| StartError::Plugin {
+            app: app.name.clone(),
+            plugin: app.plugin.describe(),
+            source,
+        })?;
+    Ok(RunningApp {
+        config: app.clone(),
+        handle,
+    })
+}
+
+fn limits_of(app: &AppConfig) -> InstanceLimits {
+    InstanceLimits {
+        memory: app.limits.memory,
+        hook_timeout: app.limits.hook_timeout,
+    }
+}
+
+impl Apps {
+    /// Compiles and starts every app of `config`.
+    pub(crate) fn start(engine: PluginEngine, config: &Config) -> Result<Self, StartError> {
+        let mut apps = BTreeMap::new();
+        let mut routes = HashMap::new();
+        for app in &config.apps {
+            let running = start(app, compile(&engine, app)?)?;
+            routes.insert(app.route.clone(), running.handle.clone());
+            apps.insert(app.name.clone(), running);
+        }
+        Ok(Self {
+            engine,
+            apps: Mutex::new(apps),
+            routes: RwLock::new(routes),
+        })
+    }
+
+    pub(crate) fn engine(&self) -> &PluginEngine {
+        &self.engine
+    }
+
+    /// The app serving `path`.
+    pub(crate) fn route(&self, path: &str) -> Option<AppHandle> {
+        self.routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
+    }
+
+    /// Handles of every running app.
+    pub(crate) fn handles(&self) -> Vec<AppHandle> {
+        let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.values().map(|a| a.handle.clone()).collect()
+    }
+
+    /// The handle of app `name`.
+    pub(crate) fn handle(&self, name: &str) -> Option<AppHandle> {
+        let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.get(name).map(|a| a.handle.clone())
+    }
+
+    /// The absolute paths of every plugin file in use.
+    pub(crate) fn plugin_files(&self) -> Vec<PathBuf> {
+        let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.values()
+            .filter_map(|a| match &a.config.plugin {
+                PluginSource::File(path) => Some(absolute(path)),
+                PluginSource::Embedded { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The apps whose plugin is the file `path` (absolute).
+    pub(crate) fn using_file(&self, path: &Path) -> Vec<AppHandle> {
+        let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.values()
+            .filter(|a| matches!(&a.config.plugin, PluginSource::File(p) if absolute(p) == path))
+            .map(|a| a.handle.clone())
+            .collect()
+    }
+
+    /// Applies `config`: starts added apps, stops removed ones (closing their
+    /// connections with 1001), updates changed routes and limits, hands changed
+    /// plugins to their apps (state handoff), and leaves the rest alone. Every new or
+    /// changed plugin is compiled first: if one fails, nothing is applied.
+    ///
+    /// Blocking (it compiles): call it off the async runtime.
+    pub(crate) fn apply(&self, config: &Config) -> Result<ConfigChanges, StartError> {
+        let since = Instant::now();
+        let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+
+        // Prepare: compile everything new before touching anything.
+        let mut compiled: HashMap<String, LoadedPlugin> = HashMap::new();
+        for app in &config.apps {
+            let current = apps.get(&app.name);
+            let plugin_changed = match current {
+                None => true,
+                Some(running) => {
+                    running.config.plugin != app.plugin
+                        || read_plugin(&app.plugin)
+                            .map(|bytes| content_hash(&bytes) != running.handle.stats.plugin_hash())
+                            .unwrap_or(true)
+                }
+            };
+            if plugin_changed {
+                compiled.insert(app.name.clone(), compile(&self.engine, app)?);
+            }
+        }
+
+        let mut changes = ConfigChanges::default();
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        let wanted: BTreeMap<&str, &AppConfig> =
+            config.apps.iter().map(|a| (a.name.as_str(), a)).collect();
+        let removed: Vec<String> = apps
+            .keys()
+            .filter(|n| !wanted.contains_key(n.as_str()))
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(running) = apps.remove(&name) {
+                routes.remove(&running.config.route);
+                let _ = running.handle.blocking_send(Event::CloseAll {
+                    code: 1001,
+                    reason: "app removed",
+                });
+                tracing::info!(app = %name, "app removed: its connections are closed with 1001");
+                changes.removed.push(name);
+            }
+        }
+        // Routes of changed apps move before new routes are added.
+        for app in &config.apps {
+            if let Some(running) = apps.get(&app.name)
+                && running.config.route != app.route
+            {
+                routes.remove(&running.config.route);
+            }
+        }
+        for app in &config.apps {
+            let plugin = compiled.remove(&app.name);
+            match apps.get_mut(&app.name) {
+                None => {
+                    let Some(plugin) = plugin else { continue };
+                    let running = start(app, plugin)?;
+                    routes.insert(app.route.clone(), running.handle.clone());
+                    apps.insert(app.name.clone(), running);
+                    changes.added.push(app.name.clone());
+                }
+                Some(running) => {
+                    let before = running.config.clone();
+                    let reloaded = plugin.is_some();
+                    if before.limits != app.limits {
+                        running.handle.limits = app.limits;
+                        let _ = running
+                            .handle
+                            .blocking_send(Event::SetLimits(limits_of(app)));
+                    }
+                    if let Some(plugin) = plugin {
+                        let reload = Reload {
+                            plugin,
+                            origin: app.plugin.describe(),
+                            since,
+                        };
+                        let _ = running
+                            .handle
+                            .blocking_send(Event::Reload(Box::new(reload)));
+                    }
+                    routes.insert(app.route.clone(), running.handle.clone());
+                    running.config = app.clone();
+                    if reloaded || before.route != app.route || before.limits != app.limits {
+                        changes.changed.push(app.name.clone());
+                    } else {
+                        changes.unchanged.push(app.name.clone());
+                    }
+                }
+            }
+        }
+        Ok(changes)
+    }
+}
