@@ -28,24 +28,55 @@ fn wsgate(args: &[&str]) -> Command {
     cmd
 }
 
+/// The log lines of a running `wsgate`.
+struct Log(tokio::sync::mpsc::UnboundedReceiver<String>);
+
+impl Log {
+    /// Waits for a line containing `needle` and returns it.
+    async fn wait_for(&mut self, needle: &str) -> String {
+        tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = self.0.recv().await {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("wsgate exited before logging {needle:?}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line with {needle:?} in time"))
+    }
+}
+
 /// Starts `wsgate serve ARGS` and waits for its "listening on ws://ADDR" line.
-async fn serve(args: &[&str]) -> (Child, String) {
+async fn serve(args: &[&str]) -> (Child, String, Log) {
     let mut child = wsgate(args).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = tokio::time::timeout(TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some((_, addr)) = line.split_once("listening on ws://") {
-                return addr.trim().to_owned();
-            }
-        }
-        panic!("wsgate exited before listening");
-    })
-    .await
-    .expect("wsgate did not start listening in time");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // Keep draining the log so the gateway never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Log(rx);
+    let line = log.wait_for("listening on ws://").await;
+    let addr = line
+        .split_once("listening on ws://")
+        .map(|(_, a)| a.trim().to_owned())
+        .unwrap();
+    (child, addr, log)
+}
+
+fn hang_up(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 /// Runs `wsgate ARGS`, which must fail; returns its standard error.
@@ -70,7 +101,7 @@ async fn next_text(
 #[cfg(feature = "demo")]
 #[tokio::test]
 async fn without_a_config_the_demo_serves_chat_and_echo_and_sigterm_closes_1001() {
-    let (mut child, addr) = serve(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let (mut child, addr, _log) = serve(&["serve", "--listen", "127.0.0.1:0"]).await;
 
     let (mut chat, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
@@ -156,5 +187,55 @@ async fn a_listen_address_in_use_fails_clearly() {
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
         "{stderr}"
+    );
+}
+
+#[cfg(all(unix, feature = "demo"))]
+#[tokio::test]
+async fn sighup_adds_and_removes_apps_and_refuses_a_broken_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    let app = |name: &str, plugin: &str| {
+        format!("[[app]]\nname = \"{name}\"\nroute = \"/{name}\"\nplugin = {plugin:?}\n")
+    };
+    std::fs::write(&config, app("a", env!("WSGATE_DEMO_ECHO_WASM"))).unwrap();
+    let (child, addr, mut log) = serve(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .await;
+
+    let (mut a, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/a"))
+        .await
+        .unwrap();
+    a.send(Message::text("one")).await.unwrap();
+    assert_eq!(next_text(&mut a).await, "one");
+
+    std::fs::write(&config, app("b", env!("WSGATE_DEMO_CHAT_WASM"))).unwrap();
+    hang_up(&child);
+    log.wait_for("config reloaded").await;
+    match tokio::time::timeout(TIMEOUT, a.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected close 1001 for the removed app, got {other:?}"),
+    }
+    let (mut b, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/b"))
+        .await
+        .unwrap();
+    assert!(next_text(&mut b).await.contains("welcome"));
+
+    std::fs::write(&config, "this is = not [valid").unwrap();
+    hang_up(&child);
+    let refused = log.wait_for("config reload refused").await;
+    assert!(refused.contains("gw.toml:1:"), "{refused}");
+    b.send(Message::text(r#"{"type":"join","username":"Bo"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut b).await,
+        r#"{"type":"join","user":"Bo"}"#,
+        "the running config stayed"
     );
 }

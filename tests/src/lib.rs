@@ -126,6 +126,49 @@ impl Drop for TestGateway {
     }
 }
 
+/// Polls `condition` every 10 ms until it holds, panicking with `what` after
+/// [`TIMEOUT`]. For waiting on the file system, whose events come when they come.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    within(what, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// `component` with a custom section appended: a second, different build of the same
+/// plugin (different bytes, same code).
+pub fn with_custom_section(component: &[u8], name: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb128(name.len(), &mut payload);
+    payload.extend_from_slice(name.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0);
+    leb128(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Replaces the file at `path` with `bytes` the way `mv` does: written beside it,
+/// then renamed over it in one step.
+pub fn replace_by_rename(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension("wasm.tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 /// Awaits `future`, panicking with `what` if it takes longer than [`TIMEOUT`].
 pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
     tokio::time::timeout(TIMEOUT, future)

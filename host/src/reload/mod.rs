@@ -9,6 +9,8 @@
 pub(crate) mod reloader;
 pub(crate) mod watcher;
 
+pub use watcher::DEBOUNCE;
+
 /// Why plugin files cannot be watched: the OS refused (for example the inotify
 /// watch limit, `fs.inotify.max_user_watches`).
 #[derive(Debug, thiserror::Error)]

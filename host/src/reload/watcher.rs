@@ -13,7 +13,7 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 use super::WatchError;
 
 /// How long a plugin file must stay quiet before it is read.
-pub(crate) const DEBOUNCE: Duration = Duration::from_millis(150);
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// Paths that changed, and when the first change was seen.
 pub(crate) struct Changes {

@@ -1,3 +1,5 @@
+use wsgate_plugin::{Command, ConnectionId, Plugin};
+
 use super::*;
 
 const A: ConnectionId = ConnectionId(1);

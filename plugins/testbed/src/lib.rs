@@ -13,7 +13,12 @@
 //! - `request` → the sender's handshake request as JSON (path, query, headers,
 //!   remote address, subprotocols);
 //! - `events` → a JSON list of the `on-close` and `on-error` calls seen so far;
-//! - `panic` → panic (the instance traps).
+//! - `panic` → panic (the instance traps);
+//! - `poison` → the next `snapshot` returns `trap-in-restore`, which makes the
+//!   `restore` of the next version (a testbed too) panic.
+//!
+//! State (`snapshot`/`restore`): the hook log, as JSON. `restore` refuses state that
+//! is not a testbed's (for example the chat's).
 //!
 //! Binary messages are broadcast to every other connection.
 
@@ -26,7 +31,11 @@ use wsgate_plugin::{Accept, Command, ConnectionError, ConnectionId, Plugin, Requ
 pub struct Testbed {
     events: Vec<serde_json::Value>,
     requests: HashMap<ConnectionId, serde_json::Value>,
+    poisoned: bool,
 }
+
+/// The snapshot that makes `restore` trap.
+const POISON: &[u8] = b"trap-in-restore";
 
 impl Plugin for Testbed {
     fn on_accept(&mut self, conn: ConnectionId, request: Request) -> Accept {
@@ -74,8 +83,31 @@ impl Plugin for Testbed {
             )],
             #[allow(clippy::panic, reason = "the point: a hook that traps")]
             "panic" => panic!("testbed was asked to panic"),
+            "poison" => {
+                self.poisoned = true;
+                vec![Command::send(conn, "poisoned")]
+            }
             _ => vec![Command::send(conn, text)],
         }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        if self.poisoned {
+            return POISON.to_vec();
+        }
+        serde_json::to_vec(&self.events).unwrap_or_default()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        #[allow(clippy::panic, reason = "the point: a restore that traps")]
+        if state == POISON {
+            panic!("testbed was handed a poisoned snapshot");
+        }
+        if !state.is_empty() {
+            self.events = serde_json::from_slice(state)
+                .map_err(|e| format!("not a testbed snapshot: {e}"))?;
+        }
+        Ok(())
     }
 
     fn on_binary(&mut self, conn: ConnectionId, data: Vec<u8>) -> Vec<Command> {

@@ -14,4 +14,5 @@ mod close;
 mod echo;
 mod http;
 mod isolation;
+mod reload;
 mod startup;
