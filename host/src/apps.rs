@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use crate::app::{AppHandle, Event, Reload, actor};
 use crate::config::{AppConfig, Config, PluginSource};
-use crate::plugin::instance::InstanceLimits;
 use crate::plugin::loader::content_hash;
 use crate::plugin::{LoadedPlugin, PluginEngine, PluginError};
 use crate::reload::watcher::absolute;
@@ -88,13 +87,6 @@ fn start(app: &AppConfig, plugin: LoadedPlugin) -> Result<RunningApp, StartError
         config: app.clone(),
         handle,
     })
-}
-
-fn limits_of(app: &AppConfig) -> InstanceLimits {
-    InstanceLimits {
-        memory: app.limits.memory,
-        hook_timeout: app.limits.hook_timeout,
-    }
 }
 
 impl Apps {
@@ -230,9 +222,7 @@ impl Apps {
                     let reloaded = plugin.is_some();
                     if before.limits != app.limits {
                         running.handle.limits = app.limits;
-                        let _ = running
-                            .handle
-                            .blocking_send(Event::SetLimits(limits_of(app)));
+                        let _ = running.handle.blocking_send(Event::SetLimits(app.limits));
                     }
                     if let Some(plugin) = plugin {
                         let reload = Reload {

@@ -12,7 +12,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::app::outbox::{OutboxReceiver, outbox};
 use crate::app::{AppHandle, Event, Outbound, Outbox};
 use crate::plugin::types::{ConnectionError, ErrorKind};
 
@@ -58,7 +59,7 @@ impl Ending {
 
 /// Serves connection `conn` of `app` until it is closed.
 pub(crate) async fn serve(ws: WsStream, conn: u64, app: AppHandle) {
-    let (outbox, queue) = mpsc::unbounded_channel();
+    let (outbox, queue) = outbox();
     if app
         .send(Event::Connect {
             conn,
@@ -205,10 +206,7 @@ async fn close_for_error(
     kind: ErrorKind,
     error: &WsError,
 ) -> Ending {
-    let _ = outbox.send(Outbound::Close {
-        code,
-        reason: reason.into(),
-    });
+    outbox.close(code, reason.into());
     if !close_watch_done {
         let _ = tokio::time::timeout(ERROR_CLOSE_TIMEOUT, close_sent).await;
     }
@@ -272,7 +270,7 @@ fn failure(e: &WsError) -> Failure {
 /// once. After a close frame nothing more is sent.
 async fn write_loop(
     mut sink: SplitSink<WsStream, Message>,
-    mut queue: mpsc::UnboundedReceiver<Outbound>,
+    mut queue: OutboxReceiver,
     close_sent: oneshot::Sender<()>,
     mut stopped: oneshot::Receiver<()>,
 ) -> SplitSink<WsStream, Message> {
@@ -290,7 +288,7 @@ async fn write_loop(
                     if sink.feed(message).await.is_err() {
                         return sink;
                     }
-                    next = queue.try_recv().ok();
+                    next = queue.try_recv();
                 }
                 Outbound::Close { code, reason } => {
                     let frame = CloseFrame {

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::app::admission::Refusal;
 use crate::app::{AcceptOutcome, AppHandle};
 use crate::apps::Apps;
 use crate::connection;
@@ -171,6 +172,23 @@ pub(crate) async fn handle(
         Ok(key) => key,
         Err(response) => return Ok(*response),
     };
+    if app.stats.is_failed() {
+        return Ok(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the app is failing; try again later\n",
+        ));
+    }
+    let slot = match app.admission.admit(remote.ip(), &app.limits) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::debug!(app = %app.name, %remote, ?refusal, "handshake refused: connection limit");
+            let body = match refusal {
+                Refusal::Full => "the app has reached its connection limit; try again later\n",
+                Refusal::FullForIp => "too many connections from your address; try again later\n",
+            };
+            return Ok(text(StatusCode::SERVICE_UNAVAILABLE, body));
+        }
+    };
     let offered = subprotocols(req.headers());
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let request = plugin_request(&req, remote, offered.clone());
@@ -208,6 +226,8 @@ pub(crate) async fn handle(
     let span = tracing::info_span!("conn", app = %app.name, conn);
     shared.connections.spawn(
         async move {
+            // The connection holds its place in the app's limits until it ends.
+            let _slot = slot;
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let config = WebSocketConfig::default()

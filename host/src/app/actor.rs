@@ -1,33 +1,57 @@
 //! The actor of one app: a thread that owns the plugin instance and the app's
 //! connections, and handles the app's events one at a time, in the order they came.
+//! It is the single ordering point for events, hot reloads and recoveries.
 //!
 //! It runs on its own OS thread, not on the async runtime: hooks are synchronous calls
 //! into WebAssembly, and a slow one (up to its deadline) must not stall the sockets.
+//!
+//! A trap ends the instance only: the connection whose event caused it is closed with
+//! 1011, a fresh instance takes over, every other connection stays. Too many traps in
+//! a row trip the crash-loop breaker: the app fails (handshakes get 503, connections
+//! are closed with 1011) and retries after a backoff.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::breaker::Breaker;
 use super::registry::Registry;
 use super::stats::AppStats;
 use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Event, Reload};
-use crate::config::Limits;
+use crate::config::{Limits, MAX_BACKOFF};
 use crate::plugin::instance::InstanceLimits;
-use crate::plugin::types::{AcceptDecision, Command};
+use crate::plugin::output::PluginLog;
+use crate::plugin::types::{AcceptDecision, Command, ConnectionError, ErrorKind};
 use crate::plugin::{HookTrap, LoadedPlugin, PluginError, PluginInstance};
 
 /// The close code and reason for a connection whose event made the plugin trap.
 const TRAP_CLOSE: (u16, &str) = (1011, "plugin error");
+/// The close code and reason for the connections of an app whose breaker tripped.
+const FAILED_CLOSE: (u16, &str) = (1011, "app failed");
 
 /// One app's actor.
 struct Actor {
-    name: Arc<str>,
     plugin: LoadedPlugin,
-    limits: InstanceLimits,
-    /// `None` after a trap when a fresh instance could not be made.
+    limits: Limits,
+    log: Arc<PluginLog>,
+    /// `None` while the app is failed (breaker tripped) or could not get an instance.
     instance: Option<PluginInstance>,
     registry: Registry,
     stats: Arc<AppStats>,
+    breaker: Breaker,
+    /// The pause before the last scheduled retry.
+    pause: Duration,
+    /// Reaches the actor's own queue, to schedule retries (weak: it must not keep
+    /// the actor alive).
+    inbox: mpsc::WeakSender<Event>,
+}
+
+fn instance_limits(limits: &Limits) -> InstanceLimits {
+    InstanceLimits {
+        memory: limits.memory,
+        hook_timeout: limits.hook_timeout,
+    }
 }
 
 /// Starts the actor of app `name` on its own thread and returns its handle.
@@ -41,21 +65,21 @@ pub(crate) fn spawn(
     limits: Limits,
 ) -> Result<AppHandle, PluginError> {
     let name: Arc<str> = name.into();
-    let instance_limits = InstanceLimits {
-        memory: limits.memory,
-        hook_timeout: limits.hook_timeout,
-    };
-    let instance = PluginInstance::new(&plugin, name.clone(), instance_limits)?;
+    let log = PluginLog::new(name.clone());
+    let instance = PluginInstance::new(&plugin, log.clone(), instance_limits(&limits))?;
     let (events, inbox) = mpsc::channel(EVENT_QUEUE);
     let stats = Arc::new(AppStats::default());
     stats.set_plugin_hash(plugin.hash);
     let actor = Actor {
-        name: name.clone(),
         plugin,
-        limits: instance_limits,
+        limits,
+        log,
         instance: Some(instance),
         registry: Registry::default(),
         stats: stats.clone(),
+        breaker: Breaker::default(),
+        pause: limits.crash_loop.backoff,
+        inbox: events.downgrade(),
     };
     std::thread::Builder::new()
         .name(format!("wsgate-app-{name}"))
@@ -65,16 +89,19 @@ pub(crate) fn spawn(
         name,
         limits,
         stats,
+        admission: Arc::default(),
         events,
     })
 }
 
 impl Actor {
     fn run(mut self, mut inbox: mpsc::Receiver<Event>) {
-        let span = tracing::info_span!("app", app = %self.name);
+        let span = tracing::info_span!("app", app = %self.log.app());
         let _entered = span.enter();
         while let Some(event) = inbox.blocking_recv() {
             self.handle(event);
+            self.report_overflows();
+            self.stats.set_connections(self.registry.len());
         }
         tracing::debug!("app stopped");
     }
@@ -94,6 +121,10 @@ impl Actor {
                         status: deny.status,
                         reason: deny.reason,
                     },
+                    None if self.instance.is_none() => AcceptOutcome::Deny {
+                        status: 503,
+                        reason: "the app is failing; try again later".into(),
+                    },
                     None => AcceptOutcome::Deny {
                         status: 500,
                         reason: "the app failed to handle the connection".into(),
@@ -105,7 +136,11 @@ impl Actor {
             Event::Connect { conn, outbox } => {
                 self.registry.insert(conn, outbox);
                 tracing::debug!(conn, open = self.registry.len(), "connected");
-                self.run_hook(conn, |p| p.on_connect(conn));
+                if self.instance.is_some() {
+                    self.run_hook(conn, |p| p.on_connect(conn));
+                } else {
+                    self.registry.close(conn, FAILED_CLOSE.0, FAILED_CLOSE.1);
+                }
             }
             Event::Text { conn, text } => {
                 if self.registry.is_open(conn) {
@@ -131,11 +166,170 @@ impl Actor {
             Event::SetLimits(limits) => {
                 self.limits = limits;
                 if let Some(instance) = self.instance.as_mut() {
-                    instance.set_limits(limits);
+                    instance.set_limits(instance_limits(&limits));
                 }
             }
+            Event::Retry => self.retry(),
         }
-        self.stats.set_connections(self.registry.len());
+    }
+
+    /// Calls `on-error` (slow consumer) for connections whose queue overflowed.
+    fn report_overflows(&mut self) {
+        loop {
+            let overflowed = self.registry.take_overflows();
+            if overflowed.is_empty() {
+                return;
+            }
+            for conn in overflowed {
+                let error = ConnectionError {
+                    kind: ErrorKind::SlowConsumer,
+                    message: format!(
+                        "the outbound queue passed outbound_queue_bytes ({} bytes)",
+                        self.limits.outbound_queue_bytes
+                    ),
+                };
+                self.run_hook(conn, |p| p.on_error(conn, &error));
+            }
+        }
+    }
+
+    /// Calls a hook that returns commands, and runs them.
+    fn run_hook(
+        &mut self,
+        conn: u64,
+        hook: impl FnOnce(&mut PluginInstance) -> Result<Vec<Command>, HookTrap>,
+    ) {
+        let Some(commands) = self.call(conn, hook) else {
+            return;
+        };
+        if commands.len() > self.limits.max_commands {
+            self.stats.misbehaved();
+            tracing::warn!(
+                conn,
+                commands = commands.len(),
+                max_commands = self.limits.max_commands,
+                "a hook returned more commands than max_commands: none run; closing the connection"
+            );
+            self.registry.close(conn, TRAP_CLOSE.0, TRAP_CLOSE.1);
+            self.count_failure();
+            return;
+        }
+        self.registry.execute(commands, &self.limits, &self.stats);
+    }
+
+    /// Calls a hook for an event of `conn`. On a trap: logs it, closes `conn` (if it is
+    /// still open) with 1011, drops the dead instance and starts a fresh one (or trips
+    /// the breaker), and returns `None`. Returns `None` at once while failed.
+    fn call<T>(
+        &mut self,
+        conn: u64,
+        hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
+    ) -> Option<T> {
+        let instance = self.instance.as_mut()?;
+        match hook(instance) {
+            Ok(value) => Some(value),
+            Err(trap) => {
+                self.stats.trapped();
+                self.instance = None;
+                tracing::error!(
+                    conn,
+                    hook = trap.hook,
+                    "plugin trapped: {}; closing the connection with 1011",
+                    trap.message
+                );
+                self.registry.close(conn, TRAP_CLOSE.0, TRAP_CLOSE.1);
+                self.count_failure();
+                None
+            }
+        }
+    }
+
+    /// Counts a trap or misbehaving call toward the breaker; trips it, or makes sure a
+    /// live instance serves on.
+    fn count_failure(&mut self) {
+        match self.breaker.record(Instant::now(), &self.limits.crash_loop) {
+            Some(pause) => self.fail(pause),
+            None if self.instance.is_none() => self.recover(),
+            None => {}
+        }
+    }
+
+    fn recover(&mut self) {
+        let started = Instant::now();
+        match PluginInstance::new(
+            &self.plugin,
+            self.log.clone(),
+            instance_limits(&self.limits),
+        ) {
+            Ok(instance) => {
+                self.instance = Some(instance);
+                tracing::info!(
+                    us = started.elapsed().as_micros(),
+                    "a fresh plugin instance serves"
+                );
+            }
+            Err(e) => {
+                tracing::error!("cannot start a fresh plugin instance: {e}");
+                self.fail(self.limits.crash_loop.backoff);
+            }
+        }
+    }
+
+    /// Trips the breaker: every connection is closed with 1011, handshakes get 503,
+    /// and a retry comes after `pause`.
+    fn fail(&mut self, pause: Duration) {
+        let crash_loop = self.limits.crash_loop;
+        tracing::error!(
+            traps = crash_loop.traps,
+            window_ms = crash_loop.window.as_millis(),
+            retry_in_ms = pause.as_millis(),
+            "crash loop: the app failed; closing its connections with 1011 and refusing handshakes until the retry"
+        );
+        self.instance = None;
+        self.stats.set_failed(true);
+        self.registry.close_all(FAILED_CLOSE.0, FAILED_CLOSE.1);
+        self.pause = pause;
+        self.schedule_retry(pause);
+    }
+
+    fn schedule_retry(&self, pause: Duration) {
+        let inbox = self.inbox.clone();
+        let scheduled = std::thread::Builder::new()
+            .name("wsgate-retry".into())
+            .spawn(move || {
+                std::thread::sleep(pause);
+                if let Some(inbox) = inbox.upgrade() {
+                    let _ = inbox.blocking_send(Event::Retry);
+                }
+            });
+        if let Err(e) = scheduled {
+            tracing::error!("cannot schedule the app's retry: {e}");
+        }
+    }
+
+    fn retry(&mut self) {
+        if !self.stats.is_failed() {
+            return;
+        }
+        match PluginInstance::new(
+            &self.plugin,
+            self.log.clone(),
+            instance_limits(&self.limits),
+        ) {
+            Ok(instance) => {
+                self.instance = Some(instance);
+                self.stats.set_failed(false);
+                tracing::info!("the app recovered from its crash loop: a fresh instance serves");
+            }
+            Err(e) => {
+                self.pause = (self.pause * 2).min(MAX_BACKOFF);
+                tracing::error!(
+                    retry_in_ms = self.pause.as_millis(),
+                    "the app's retry failed: {e}"
+                );
+                self.schedule_retry(self.pause);
+            }
+        }
     }
 
     /// Swaps in a new plugin version between two events: the old instance's
@@ -150,6 +344,10 @@ impl Actor {
         match self.swap(plugin) {
             Ok(()) => {
                 self.stats.reload_applied();
+                if self.stats.is_failed() {
+                    self.stats.set_failed(false);
+                    tracing::info!("the new version ends the app's failed state");
+                }
                 tracing::info!(
                     file = %origin,
                     ms = since.elapsed().as_secs_f64() * 1e3,
@@ -163,9 +361,10 @@ impl Actor {
         }
     }
 
-    fn swap(&mut self, plugin: crate::plugin::LoadedPlugin) -> Result<(), String> {
-        let mut fresh = PluginInstance::new(&plugin, self.name.clone(), self.limits)
-            .map_err(|e| e.to_string())?;
+    fn swap(&mut self, plugin: LoadedPlugin) -> Result<(), String> {
+        let mut fresh =
+            PluginInstance::new(&plugin, self.log.clone(), instance_limits(&self.limits))
+                .map_err(|e| e.to_string())?;
         let state = match self.instance.as_mut().map(PluginInstance::snapshot) {
             Some(Ok(state)) => state,
             Some(Err(trap)) => {
@@ -189,7 +388,7 @@ impl Actor {
             )),
         };
         if let Err(reason) = restored {
-            if self.instance.is_none() {
+            if self.instance.is_none() && !self.stats.is_failed() {
                 self.recover();
             }
             return Err(reason);
@@ -198,54 +397,5 @@ impl Actor {
         self.instance = Some(fresh);
         self.plugin = plugin;
         Ok(())
-    }
-
-    /// Calls a hook that returns commands, and runs them.
-    fn run_hook(
-        &mut self,
-        conn: u64,
-        hook: impl FnOnce(&mut PluginInstance) -> Result<Vec<Command>, HookTrap>,
-    ) {
-        if let Some(commands) = self.call(conn, hook) {
-            self.registry.execute(commands);
-        }
-    }
-
-    /// Calls a hook for an event of `conn`. On a trap: logs it, closes `conn` (if it is
-    /// still open) with 1011, replaces the dead instance, and returns `None`.
-    fn call<T>(
-        &mut self,
-        conn: u64,
-        hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
-    ) -> Option<T> {
-        let instance = self.instance.as_mut()?;
-        match hook(instance) {
-            Ok(value) => Some(value),
-            Err(trap) => {
-                self.stats.trapped();
-                tracing::error!(
-                    conn,
-                    hook = trap.hook,
-                    "plugin trapped: {}; closing the connection and starting a fresh instance",
-                    trap.message
-                );
-                self.registry.close(conn, TRAP_CLOSE.0, TRAP_CLOSE.1);
-                self.recover();
-                None
-            }
-        }
-    }
-
-    fn recover(&mut self) {
-        self.instance = match PluginInstance::new(&self.plugin, self.name.clone(), self.limits) {
-            Ok(instance) => Some(instance),
-            Err(e) => {
-                tracing::error!(
-                    "cannot start a fresh plugin instance: {e}; closing every connection"
-                );
-                self.registry.close_all(TRAP_CLOSE.0, TRAP_CLOSE.1);
-                None
-            }
-        };
     }
 }

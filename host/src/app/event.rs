@@ -3,10 +3,11 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::plugin::instance::InstanceLimits;
+use super::Outbox;
+use crate::config::Limits;
 use crate::plugin::{LoadedPlugin, types};
 
 /// Something that happened to a connection of the app, for its plugin.
@@ -39,8 +40,10 @@ pub(crate) enum Event {
     CloseAll { code: u16, reason: &'static str },
     /// Swap in a new version of the plugin, handing over its state.
     Reload(Box<Reload>),
-    /// New limits for the instances of the plugin.
-    SetLimits(InstanceLimits),
+    /// New limits for the app.
+    SetLimits(Limits),
+    /// The crash-loop pause is over: try a fresh instance.
+    Retry,
 }
 
 /// A new plugin version, compiled and linked, waiting for the actor to swap it in.
@@ -61,15 +64,3 @@ pub(crate) enum AcceptOutcome {
     /// Answer with an HTTP error.
     Deny { status: u16, reason: String },
 }
-
-/// What the actor asks a connection's writer to do.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// Send a message (broadcasts share the payload).
-    Message(Message),
-    /// Send a close frame and stop sending.
-    Close { code: u16, reason: Utf8Bytes },
-}
-
-/// The sending side of a connection's outbound queue.
-pub(crate) type Outbox = mpsc::UnboundedSender<Outbound>;

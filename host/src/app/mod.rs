@@ -3,11 +3,17 @@
 //! - [`actor`]: the thread that owns the plugin instance and handles the app's events
 //!   one at a time, in order.
 //! - [`registry`]: the app's open connections, and the commands run against them.
-//! - [`event`]: what connections tell the actor, and what the actor tells them.
+//! - [`event`]: what connections and the reloader tell the actor.
+//! - [`outbox`]: a connection's outbound queue, bounded in bytes.
+//! - [`admission`]: connection limits, in all and per IP.
+//! - [`breaker`]: the crash-loop breaker.
 //! - [`stats`]: the app's counters (reloads, traps, open connections).
 
 pub(crate) mod actor;
+pub(crate) mod admission;
+pub(crate) mod breaker;
 pub(crate) mod event;
+pub(crate) mod outbox;
 pub(crate) mod registry;
 pub(crate) mod stats;
 
@@ -17,7 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Limits;
 use crate::plugin::types;
-pub(crate) use event::{AcceptOutcome, Event, Outbound, Outbox, Reload};
+use admission::Admission;
+pub(crate) use event::{AcceptOutcome, Event, Reload};
+pub(crate) use outbox::{Outbound, Outbox};
 use stats::AppStats;
 
 /// How many events may wait for an app's actor before connections wait to hand over
@@ -31,6 +39,7 @@ pub(crate) struct AppHandle {
     pub(crate) name: Arc<str>,
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<AppStats>,
+    pub(crate) admission: Arc<Admission>,
     events: mpsc::Sender<Event>,
 }
 

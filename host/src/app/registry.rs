@@ -8,9 +8,14 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::{Outbound, Outbox};
+use super::Outbox;
+use super::stats::AppStats;
 use crate::close;
+use crate::config::{Limits, SlowConsumer};
 use crate::plugin::types::Command;
+
+/// The close code and reason for a client whose outbound queue overflowed.
+pub(crate) const SLOW_CONSUMER: (u16, &str) = (1008, "slow consumer");
 
 /// One open connection as the actor sees it.
 struct Entry {
@@ -23,6 +28,8 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct Registry {
     conns: HashMap<u64, Entry>,
+    /// Connections closed as slow consumers since the last [`Registry::take_overflows`].
+    overflowed: Vec<u64>,
 }
 
 impl Registry {
@@ -52,17 +59,39 @@ impl Registry {
         self.conns.len()
     }
 
+    /// The connections whose queues overflowed (and were closed) since the last call.
+    pub(crate) fn take_overflows(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.overflowed)
+    }
+
     /// Runs a hook's commands, in order.
-    pub(crate) fn execute(&mut self, commands: Vec<Command>) {
+    pub(crate) fn execute(&mut self, commands: Vec<Command>, limits: &Limits, stats: &AppStats) {
         for command in commands {
             match command {
-                Command::Send(c) => self.send(c.conn, Message::Text(Utf8Bytes::from(c.text))),
-                Command::SendBinary(c) => self.send(c.conn, Message::Binary(Bytes::from(c.data))),
+                Command::Send(c) => self.send(
+                    c.conn,
+                    Message::Text(Utf8Bytes::from(c.text)),
+                    limits,
+                    stats,
+                ),
+                Command::SendBinary(c) => {
+                    self.send(c.conn, Message::Binary(Bytes::from(c.data)), limits, stats);
+                }
                 Command::Broadcast(c) => {
-                    self.broadcast(&Message::Text(Utf8Bytes::from(c.text)), c.except);
+                    self.broadcast(
+                        &Message::Text(Utf8Bytes::from(c.text)),
+                        c.except,
+                        limits,
+                        stats,
+                    );
                 }
                 Command::BroadcastBinary(c) => {
-                    self.broadcast(&Message::Binary(Bytes::from(c.data)), c.except);
+                    self.broadcast(
+                        &Message::Binary(Bytes::from(c.data)),
+                        c.except,
+                        limits,
+                        stats,
+                    );
                 }
                 Command::Close(c) => {
                     let code = if close::server_may_send(c.code) {
@@ -70,7 +99,6 @@ impl Registry {
                     } else {
                         tracing::warn!(
                             conn = c.conn,
-                            code = c.code,
                             "plugin asked for close code {} which a server may not send; sending {} instead",
                             c.code,
                             close::FALLBACK_CODE
@@ -88,25 +116,61 @@ impl Registry {
     }
 
     /// Queues `message` for `conn`, if it is one of this app's open connections.
-    pub(crate) fn send(&mut self, conn: u64, message: Message) {
+    fn send(&mut self, conn: u64, message: Message, limits: &Limits, stats: &AppStats) {
         match self.conns.get(&conn) {
-            Some(entry) if !entry.closing => {
-                // The writer is gone only when the connection just ended; its Close
-                // event is on its way.
-                let _ = entry.outbox.send(Outbound::Message(message));
-            }
+            Some(entry) if !entry.closing => self.deliver(conn, message, limits, stats),
             Some(_) => tracing::debug!(conn, "dropped a message to a closing connection"),
-            None => tracing::debug!(
-                conn,
-                "dropped a message to a connection that is gone or not of this app"
-            ),
+            None => {
+                stats.command_dropped();
+                tracing::debug!(
+                    conn,
+                    "dropped a message to a connection that is gone or not of this app"
+                );
+            }
         }
     }
 
-    fn broadcast(&self, message: &Message, except: Option<u64>) {
-        for (&id, entry) in &self.conns {
-            if Some(id) != except && !entry.closing {
-                let _ = entry.outbox.send(Outbound::Message(message.clone()));
+    fn broadcast(
+        &mut self,
+        message: &Message,
+        except: Option<u64>,
+        limits: &Limits,
+        stats: &AppStats,
+    ) {
+        let receivers: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|&(&id, entry)| Some(id) != except && !entry.closing)
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in receivers {
+            self.deliver(conn, message.clone(), limits, stats);
+        }
+    }
+
+    /// Queues `message` on an open connection, applying the slow-consumer policy.
+    fn deliver(&mut self, conn: u64, message: Message, limits: &Limits, stats: &AppStats) {
+        let Some(entry) = self.conns.get(&conn) else {
+            return;
+        };
+        if entry
+            .outbox
+            .push(message, limits.outbound_queue_bytes)
+            .is_ok()
+        {
+            return;
+        }
+        match limits.slow_consumer {
+            SlowConsumer::Drop => stats.outbound_dropped(),
+            SlowConsumer::Close => {
+                tracing::info!(
+                    conn,
+                    queued = entry.outbox.queued(),
+                    "outbound queue full (outbound_queue_bytes): closing the slow consumer with 1008"
+                );
+                stats.slow_consumer_closed();
+                self.close(conn, SLOW_CONSUMER.0, SLOW_CONSUMER.1);
+                self.overflowed.push(conn);
             }
         }
     }
@@ -116,10 +180,7 @@ impl Registry {
         match self.conns.get_mut(&conn) {
             Some(entry) if !entry.closing => {
                 entry.closing = true;
-                let _ = entry.outbox.send(Outbound::Close {
-                    code,
-                    reason: Utf8Bytes::from(reason.to_owned()),
-                });
+                entry.outbox.close(code, Utf8Bytes::from(reason.to_owned()));
             }
             Some(_) => {}
             None => tracing::debug!(

@@ -1,6 +1,7 @@
-//! Counters of one app: reloads, traps and open connections.
+//! Counters of one app: reloads, traps, open connections, dropped commands and
+//! messages, and whether the crash-loop breaker has tripped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Live counters of one app, updated by its actor and the reloader.
 #[derive(Debug, Default)]
@@ -10,6 +11,11 @@ pub(crate) struct AppStats {
     traps: AtomicU64,
     connections: AtomicU64,
     plugin_hash: AtomicU64,
+    failed: AtomicBool,
+    commands_dropped: AtomicU64,
+    outbound_dropped: AtomicU64,
+    slow_consumer_closes: AtomicU64,
+    misbehaviours: AtomicU64,
 }
 
 /// A copy of an app's counters at one moment.
@@ -25,6 +31,16 @@ pub struct AppStatsSnapshot {
     pub connections: u64,
     /// A hash of the serving plugin's bytes (changes with each applied version).
     pub plugin_hash: u64,
+    /// The crash-loop breaker tripped: the app refuses handshakes until its retry.
+    pub failed: bool,
+    /// Commands that named a connection that is gone or of another app.
+    pub commands_dropped: u64,
+    /// Messages dropped because a queue was full (`slow_consumer = "drop"`).
+    pub outbound_dropped: u64,
+    /// Connections closed with 1008 because their queue was full.
+    pub slow_consumer_closes: u64,
+    /// Hook calls that broke a rule without trapping (too many commands).
+    pub misbehaviours: u64,
 }
 
 impl AppStats {
@@ -38,6 +54,30 @@ impl AppStats {
 
     pub(crate) fn trapped(&self) {
         self.traps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_failed(&self, failed: bool) {
+        self.failed.store(failed, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn command_dropped(&self) {
+        self.commands_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn outbound_dropped(&self) {
+        self.outbound_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn slow_consumer_closed(&self) {
+        self.slow_consumer_closes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn misbehaved(&self) {
+        self.misbehaviours.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn set_connections(&self, open: usize) {
@@ -60,6 +100,11 @@ impl AppStats {
             traps: self.traps.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
             plugin_hash: self.plugin_hash(),
+            failed: self.is_failed(),
+            commands_dropped: self.commands_dropped.load(Ordering::Relaxed),
+            outbound_dropped: self.outbound_dropped.load(Ordering::Relaxed),
+            slow_consumer_closes: self.slow_consumer_closes.load(Ordering::Relaxed),
+            misbehaviours: self.misbehaviours.load(Ordering::Relaxed),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::PluginError;
 use super::bindings::{Plugin, handler, types};
 use super::engine::PluginEngine;
 use super::loader::LoadedPlugin;
+use super::output::PluginLog;
 use super::state::StoreState;
 
 /// The limits one instance runs under.
@@ -56,16 +57,16 @@ fn trap(hook: &'static str, error: &wasmtime::Error) -> HookTrap {
 }
 
 impl PluginInstance {
-    /// Instantiates `plugin` for `app` under `limits`.
+    /// Instantiates `plugin` under `limits`, logging to `log`.
     ///
     /// # Errors
     /// [`PluginError::Instantiate`] if the component's start-up traps or hits a limit.
-    pub fn new(
+    pub(crate) fn new(
         plugin: &LoadedPlugin,
-        app: Arc<str>,
+        log: Arc<PluginLog>,
         limits: InstanceLimits,
     ) -> Result<Self, PluginError> {
-        let mut store = Store::new(&plugin.engine.engine, StoreState::new(app, limits.memory));
+        let mut store = Store::new(&plugin.engine.engine, StoreState::new(log, limits.memory));
         store.limiter(|state| &mut state.limits);
         let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
         store.set_epoch_deadline(deadline_ticks);

@@ -11,7 +11,7 @@ mod bindings;
 pub mod engine;
 pub mod instance;
 pub mod loader;
-mod output;
+pub(crate) mod output;
 mod state;
 
 use std::path::PathBuf;

@@ -7,30 +7,31 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{types, wsgate::plugin::host};
-use super::output::{self, LogOutput, Stream};
+use super::output::{LogOutput, PluginLog, Stream};
 
 /// The data of one plugin instance's store.
 pub(crate) struct StoreState {
-    app: Arc<str>,
+    log: Arc<PluginLog>,
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
 }
 
 impl StoreState {
-    /// A fresh state for `app` whose linear memories may grow to `memory_bytes` in all.
-    pub(crate) fn new(app: Arc<str>, memory_bytes: usize) -> Self {
+    /// A fresh state for a plugin logging to `log`, whose linear memories may grow to
+    /// `memory_bytes` in all.
+    pub(crate) fn new(log: Arc<PluginLog>, memory_bytes: usize) -> Self {
         // No preopened directories, environment, arguments or network: a plugin
         // reaches the world only through its commands and the `log` import.
         let wasi = WasiCtxBuilder::new()
-            .stdout(LogOutput::new(app.clone(), Stream::Stdout))
-            .stderr(LogOutput::new(app.clone(), Stream::Stderr))
+            .stdout(LogOutput::new(log.clone(), Stream::Stdout))
+            .stderr(LogOutput::new(log.clone(), Stream::Stderr))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
         Self {
-            app,
+            log,
             wasi,
             table: ResourceTable::new(),
             limits: limits(memory_bytes),
@@ -66,6 +67,6 @@ impl types::Host for StoreState {}
 
 impl host::Host for StoreState {
     fn log(&mut self, level: types::LogLevel, message: String) {
-        output::log(&self.app, level, &message);
+        self.log.write(level, &message);
     }
 }

@@ -15,4 +15,5 @@ mod echo;
 mod http;
 mod isolation;
 mod reload;
+mod sandbox;
 mod startup;

@@ -86,7 +86,10 @@ async fn chat_users_survive_a_reload_and_the_new_behaviour_shows_at_once() {
     for client in &mut clients[1..] {
         assert_eq!(client.recv_json().await["user"], "Alice");
     }
-    assert_eq!(gw.gateway.app_stats("app").unwrap().connections, 2);
+    until("two open connections", || {
+        gw.gateway.app_stats("app").unwrap().connections == 2
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -11,12 +11,16 @@
 //!
 //! Unknown keys are errors; every error names the file, the line and the key.
 
+mod limits;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use limits::RawLimits;
+pub use limits::{CrashLoop, Limits, MAX_BACKOFF, SlowConsumer};
 
 /// The address served when neither the config nor `--listen` names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
@@ -67,31 +71,6 @@ impl PluginSource {
     }
 }
 
-/// Per-app limits. The defaults suit a chat-sized app.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Cap on the plugin's linear memory. Default 64 MiB.
-    pub memory: usize,
-    /// Wall-clock deadline of one hook call; a hook past it traps. Default 100 ms.
-    pub hook_timeout: Duration,
-    /// Largest message a client may send, in bytes; a larger one closes the
-    /// connection with 1009. Default 1 MiB.
-    pub max_message_size: usize,
-    /// Largest single frame a client may send, in bytes. Default: `max_message_size`.
-    pub max_frame_size: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory: 64 << 20,
-            hook_timeout: Duration::from_millis(100),
-            max_message_size: 1 << 20,
-            max_frame_size: 1 << 20,
-        }
-    }
-}
-
 /// Why a config cannot be used. The message names the file, and where it can, the line
 /// and key to fix.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +99,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<Spanned<String>>,
+    limits: Option<RawLimits>,
     #[serde(default)]
     app: Vec<Spanned<RawApp>>,
 }
@@ -130,10 +110,11 @@ struct RawApp {
     name: Spanned<String>,
     route: Spanned<String>,
     plugin: Spanned<String>,
+    limits: Option<RawLimits>,
 }
 
 /// Turns byte offsets of a file into line and column numbers.
-struct Locator<'a> {
+pub(crate) struct Locator<'a> {
     file: &'a Path,
     text: &'a str,
 }
@@ -154,7 +135,7 @@ impl Locator<'_> {
         }
     }
 
-    fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {
         self.error(Some(value.span().start), message)
     }
 }
@@ -206,7 +187,7 @@ impl Config {
         let mut apps: Vec<AppConfig> = Vec::with_capacity(raw.app.len());
         for app in &raw.app {
             let app = app.get_ref();
-            let config = validate_app(&loc, app, base)?;
+            let config = validate_app(&loc, app, base, raw.limits.as_ref())?;
             if apps.iter().any(|a| a.name == config.name) {
                 return Err(loc.at(
                     &app.name,
@@ -261,7 +242,12 @@ impl Config {
     }
 }
 
-fn validate_app(loc: &Locator<'_>, app: &RawApp, base: &Path) -> Result<AppConfig, ConfigError> {
+fn validate_app(
+    loc: &Locator<'_>,
+    app: &RawApp,
+    base: &Path,
+    global: Option<&RawLimits>,
+) -> Result<AppConfig, ConfigError> {
     let name = app.name.get_ref();
     if name.is_empty() || name.len() > 64 {
         return Err(loc.at(&app.name, "`name` must be 1 to 64 characters"));
@@ -305,7 +291,7 @@ fn validate_app(loc: &Locator<'_>, app: &RawApp, base: &Path) -> Result<AppConfi
         name: name.clone(),
         route: route.clone(),
         plugin: PluginSource::File(base.join(plugin)),
-        limits: Limits::default(),
+        limits: limits::resolve(loc, global, app.limits.as_ref())?,
     })
 }
 
@@ -387,6 +373,65 @@ mod tests {
             let err = parse(text).err().unwrap_or_default();
             assert!(err.contains(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn limits_merge_app_over_global_over_defaults() {
+        let text = "[limits]\nmemory = \"16 MiB\"\nhook_timeout_ms = 50\nmax_message_size = 4096\n\n\
+                    [[app]]\nname = \"a\"\nroute = \"/a\"\nplugin = \"a.wasm\"\n\
+                    [app.limits]\nhook_timeout_ms = 20\nmax_connections_per_ip = 3\nslow_consumer = \"drop\"\n\n\
+                    [[app]]\nname = \"b\"\nroute = \"/b\"\nplugin = \"b.wasm\"\n";
+        let config = parse(text).unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (config.apps[0].limits, config.apps[1].limits);
+        assert_eq!(a.memory, 16 << 20);
+        assert_eq!(a.hook_timeout, std::time::Duration::from_millis(20));
+        assert_eq!(a.max_connections_per_ip, Some(3));
+        assert_eq!(a.slow_consumer, SlowConsumer::Drop);
+        assert_eq!((a.max_message_size, a.max_frame_size), (4096, 4096));
+        assert_eq!(b.hook_timeout, std::time::Duration::from_millis(50));
+        assert_eq!(b.max_connections_per_ip, None);
+        assert_eq!(b.max_connections, Limits::default().max_connections);
+        assert_eq!(b.slow_consumer, SlowConsumer::Close);
+    }
+
+    #[test]
+    fn bad_limits_name_their_key_and_line() {
+        let app = "[[app]]\nname = \"a\"\nroute = \"/a\"\nplugin = \"a.wasm\"\n";
+        let cases = [
+            (
+                "[limits]\nhook_timeout_ms = 0\n",
+                "2:19: `hook_timeout_ms` must be from 1 to 60000 ms, not 0",
+            ),
+            (
+                "[limits]\nmemory = \"12 parsecs\"\n",
+                "2:10: invalid size \"12 parsecs\"",
+            ),
+            ("[limits]\nmemory = 1024\n", "`memory` must be from 1048576"),
+            (
+                "[limits]\nmax_frame_size = \"2 MiB\"\n",
+                "`max_frame_size` (2097152) must not exceed `max_message_size` (1048576)",
+            ),
+            (
+                "[limits]\nslow_consumer = \"ignore\"\n",
+                "unknown variant `ignore`",
+            ),
+            (
+                "[limits]\nmax_conections = 5\n",
+                "unknown field `max_conections`",
+            ),
+            (
+                "[limits]\nmax_connections = 0\n",
+                "`max_connections` must be from 1",
+            ),
+        ];
+        for (limits, expected) in cases {
+            let err = parse(&format!("{limits}{app}")).err().unwrap_or_default();
+            assert!(err.contains(expected), "{limits:?}: {err}");
+        }
+        let err = parse(&format!("{app}[app.limits]\nmax_commands = -1\n"))
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("gw.toml:6:"), "{err}");
     }
 
     #[test]
