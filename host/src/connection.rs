@@ -21,11 +21,16 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::app::outbox::{OutboxReceiver, outbox};
+use crate::app::registry::SLOW_CONSUMER;
 use crate::app::{AppHandle, Event, Outbound, Outbox};
+use crate::heartbeat::{Due, Heartbeat};
 use crate::plugin::types::{ConnectionError, ErrorKind};
 
 /// The socket after the upgrade.
 pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+
+/// The close code and reasons for heartbeat and idle timeouts.
+const TIMEOUT_CODE: u16 = 1001;
 
 /// How long the gateway waits for the client's close frame after sending its own.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,12 +125,15 @@ async fn read_loop(
     conn: u64,
     app: &AppHandle,
     outbox: &Outbox,
-    mut close_sent: oneshot::Receiver<()>,
+    mut close_sent: oneshot::Receiver<WriterEnd>,
 ) -> Ending {
     let mut peer_close: Option<(u16, String)> = None;
+    let mut invalid_close = false;
     let mut close_watch_done = false;
     let mut deadline: Option<Instant> = None;
+    let mut heartbeat = Heartbeat::new(&app.limits, Instant::now());
     loop {
+        let beat = heartbeat.deadline();
         let next = if let Some(deadline) = deadline {
             match tokio::time::timeout_at(deadline, stream.next()).await {
                 Ok(next) => next,
@@ -139,21 +147,56 @@ async fn read_loop(
                 next = stream.next() => next,
                 sent = &mut close_sent, if !close_watch_done => {
                     close_watch_done = true;
-                    if sent.is_ok() {
-                        deadline = Some(Instant::now() + CLOSE_HANDSHAKE_TIMEOUT);
+                    match sent {
+                        Ok(WriterEnd::CloseSent) => deadline = Some(Instant::now() + CLOSE_HANDSHAKE_TIMEOUT),
+                        // A client that does not read: the actor already reported it.
+                        Ok(WriterEnd::Aborted) => return Ending {
+                            code: SLOW_CONSUMER.0,
+                            reason: SLOW_CONSUMER.1.to_owned(),
+                            error: None,
+                            drain: false,
+                        },
+                        Ok(WriterEnd::Unsent) => return Ending::dropped(None),
+                        Err(_) => {}
                     }
                     continue;
                 }
+                () = sleep_until_or_forever(beat) => {
+                    let reason = match heartbeat.due(Instant::now()) {
+                        Some(Due::Ping) => {
+                            outbox.ping();
+                            continue;
+                        }
+                        Some(Due::PongTimeout) => "no answer to ping",
+                        Some(Due::Idle) => "idle timeout",
+                        None => continue,
+                    };
+                    tracing::debug!(conn, "closing: {reason}");
+                    let error = ConnectionError { kind: ErrorKind::Timeout, message: reason.to_owned() };
+                    return close_for_error(outbox, &mut close_sent, close_watch_done, TIMEOUT_CODE, reason, error).await;
+                }
             }
         };
+        if let Some(Ok(message)) = &next {
+            heartbeat.frame(
+                Instant::now(),
+                matches!(message, Message::Text(_) | Message::Binary(_)),
+            );
+        }
         let event = match next {
             None => break,
             Some(Ok(Message::Text(text))) => Event::Text { conn, text },
             Some(Ok(Message::Binary(data))) => Event::Binary { conn, data },
             Some(Ok(Message::Close(frame))) => {
-                peer_close = Some(frame.map_or((1005, String::new()), |f| {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| {
                     (u16::from(f.code), f.reason.as_str().to_owned())
-                }));
+                });
+                if (code, reason.as_str()) == REPLACED_CLOSE {
+                    // tungstenite answered an invalid close code with 1002 and hands
+                    // that over in place of the client's frame.
+                    invalid_close = true;
+                }
+                peer_close = Some((code, reason));
                 continue;
             }
             // Pings are answered by the protocol layer; pongs need nothing.
@@ -168,14 +211,17 @@ async fn read_loop(
                 }
                 Failure::Close { code, reason, kind } => {
                     tracing::debug!(conn, code, "closing: {e}");
+                    let error = ConnectionError {
+                        kind,
+                        message: e.to_string(),
+                    };
                     return close_for_error(
                         outbox,
                         &mut close_sent,
                         close_watch_done,
                         code,
                         reason,
-                        kind,
-                        &e,
+                        error,
                     )
                     .await;
                 }
@@ -189,22 +235,35 @@ async fn read_loop(
         Some((code, reason)) => Ending {
             code,
             reason,
-            error: None,
+            error: invalid_close.then(|| ConnectionError {
+                kind: ErrorKind::Protocol,
+                message: "the client's close frame had a code a peer may not send".into(),
+            }),
             drain: false,
         },
         None => Ending::dropped(None),
     }
 }
 
+/// What tungstenite hands over, and sends, when a client's close code is invalid.
+const REPLACED_CLOSE: (u16, &str) = (1002, "Protocol violation");
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_or_forever(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Sends the close frame for a read error and waits (briefly) until it is out.
 async fn close_for_error(
     outbox: &Outbox,
-    close_sent: &mut oneshot::Receiver<()>,
+    close_sent: &mut oneshot::Receiver<WriterEnd>,
     close_watch_done: bool,
     code: u16,
     reason: &'static str,
-    kind: ErrorKind,
-    error: &WsError,
+    error: ConnectionError,
 ) -> Ending {
     outbox.close(code, reason.into());
     if !close_watch_done {
@@ -213,10 +272,7 @@ async fn close_for_error(
     Ending {
         code,
         reason: reason.to_owned(),
-        error: Some(ConnectionError {
-            kind,
-            message: error.to_string(),
-        }),
+        error: Some(error),
         drain: true,
     }
 }
@@ -266,46 +322,155 @@ fn failure(e: &WsError) -> Failure {
     }
 }
 
-/// Drains the outbound queue into the socket: everything queued is fed, then flushed
-/// once. After a close frame nothing more is sent.
+/// How the writer stopped, for the reader.
+#[derive(Debug, Clone, Copy)]
+enum WriterEnd {
+    /// It sent a close frame: the reader waits for the client's answer.
+    CloseSent,
+    /// It could not get the close frame out in time: the client is not reading.
+    Unsent,
+    /// It gave up on a client that does not read (slow consumer).
+    Aborted,
+}
+
+/// Bytes fed to the socket between two flushes at most: batching without letting
+/// the protocol layer buffer without bound (its own buffer has no limit).
+const FLUSH_EVERY: usize = 64 << 10;
+
+/// The outcome of one write to the socket.
+#[derive(Debug, PartialEq, Eq)]
+enum Write {
+    Done,
+    /// The transport failed: the reader will see it too.
+    Failed,
+    /// The actor gave up on this client (slow consumer).
+    Aborted,
+}
+
+/// Drains the outbound queue into the socket: what is queued is fed and flushed in
+/// batches (a flush waits until the client takes the bytes: backpressure). After a
+/// close frame nothing more is sent; on abort the writer gives up at once.
 async fn write_loop(
-    mut sink: SplitSink<WsStream, Message>,
-    mut queue: OutboxReceiver,
-    close_sent: oneshot::Sender<()>,
-    mut stopped: oneshot::Receiver<()>,
+    sink: SplitSink<WsStream, Message>,
+    queue: OutboxReceiver,
+    ended: oneshot::Sender<WriterEnd>,
+    stopped: oneshot::Receiver<()>,
 ) -> SplitSink<WsStream, Message> {
-    loop {
-        let first = tokio::select! {
-            biased;
-            _ = &mut stopped => return sink,
-            out = queue.recv() => out,
-        };
-        let Some(first) = first else { return sink };
-        let mut next = Some(first);
-        while let Some(out) = next.take() {
-            match out {
-                Outbound::Message(message) => {
-                    if sink.feed(message).await.is_err() {
-                        return sink;
+    let mut writer = Writer {
+        sink,
+        queue,
+        stopped,
+    };
+    let end = writer.run().await;
+    if let Some(end) = end {
+        let _ = ended.send(end);
+        if matches!(end, WriterEnd::CloseSent) {
+            // The reader finishes the closing handshake; keep the write half open
+            // until it is done.
+            let _ = (&mut writer.stopped).await;
+        }
+    }
+    writer.sink
+}
+
+/// The writer's state.
+struct Writer {
+    sink: SplitSink<WsStream, Message>,
+    queue: OutboxReceiver,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl Writer {
+    /// Writes until stopped; says why it ended when the reader must know.
+    async fn run(&mut self) -> Option<WriterEnd> {
+        let mut unflushed = 0usize;
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = &mut self.stopped => return None,
+                out = self.queue.recv() => out,
+            };
+            let mut next = Some(first?);
+            while let Some(out) = next.take() {
+                let message = match out {
+                    Outbound::Message(message) => message,
+                    Outbound::Ping => Message::Ping(bytes::Bytes::new()),
+                    Outbound::Close { code, reason } => {
+                        return Some(self.close(code, reason).await);
                     }
-                    next = queue.try_recv();
-                }
-                Outbound::Close { code, reason } => {
-                    let frame = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason,
-                    };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    let _ = close_sent.send(());
-                    // The reader finishes the closing handshake; keep the write half
-                    // open until it is done.
-                    let _ = stopped.await;
-                    return sink;
+                };
+                unflushed += message.len();
+                let fed = tokio::select! {
+                    fed = self.sink.feed(message) => if fed.is_ok() { Write::Done } else { Write::Failed },
+                    () = self.queue.aborted() => Write::Aborted,
+                };
+                let written = if fed == Write::Done && unflushed >= FLUSH_EVERY {
+                    unflushed = 0;
+                    self.flush().await
+                } else {
+                    fed
+                };
+                match written {
+                    Write::Done => next = self.queue.try_recv(),
+                    Write::Failed => return None,
+                    Write::Aborted => return Some(self.close_slow_consumer().await),
                 }
             }
+            unflushed = 0;
+            match self.flush().await {
+                Write::Done => {}
+                Write::Failed => return None,
+                Write::Aborted => return Some(self.close_slow_consumer().await),
+            }
         }
-        if sink.flush().await.is_err() {
-            return sink;
+    }
+
+    /// Flushes, unless the connection is aborted first.
+    async fn flush(&mut self) -> Write {
+        tokio::select! {
+            flushed = self.sink.flush() => if flushed.is_ok() { Write::Done } else { Write::Failed },
+            () = self.queue.aborted() => Write::Aborted,
+        }
+    }
+
+    /// The client fell too far behind: what is still queued is dropped and the close
+    /// frame (1008) goes out after what the protocol layer already holds; a client
+    /// that does not read even that is dropped.
+    async fn close_slow_consumer(&mut self) -> WriterEnd {
+        let frame = CloseFrame {
+            code: CloseCode::from(SLOW_CONSUMER.0),
+            reason: SLOW_CONSUMER.1.into(),
+        };
+        let sent = tokio::time::timeout(
+            ERROR_CLOSE_TIMEOUT,
+            self.sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => WriterEnd::CloseSent,
+            _ => WriterEnd::Aborted,
+        }
+    }
+
+    /// Sends a close frame, giving up on a client that does not take it.
+    async fn close(
+        &mut self,
+        code: u16,
+        reason: tokio_tungstenite::tungstenite::Utf8Bytes,
+    ) -> WriterEnd {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason,
+        };
+        let sent = tokio::select! {
+            sent = self.sink.send(Message::Close(Some(frame))) => sent.is_ok(),
+            () = self.queue.aborted() => false,
+            () = tokio::time::sleep(ERROR_CLOSE_TIMEOUT) => false,
+        };
+        if sent {
+            WriterEnd::CloseSent
+        } else {
+            WriterEnd::Unsent
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - `app`: one actor per app that owns the plugin instance and its connections.
 //! - `http`: routing, handshake validation and the HTTP answers (404, 426, 400…).
 //! - `connection`: one WebSocket connection: reading, writing, closing.
+//! - `heartbeat`: when to ping a connection and when to give up on it.
+//! - `tls`: the rustls acceptor for `wss://`.
 //! - `close`: close codes a server may send.
 //! - `apps`: the set of running apps, and applying a new config to them.
 //! - [`reload`]: watching plugin files and handing new versions to their apps.
@@ -24,7 +26,9 @@ mod app;
 mod apps;
 mod close;
 mod connection;
+mod heartbeat;
 mod http;
+mod tls;
 
 pub use app::stats::AppStatsSnapshot;
 pub use apps::ConfigChanges;
@@ -32,3 +36,4 @@ pub use config::{Config, ConfigError};
 pub use plugin::PluginError;
 pub use reload::WatchError;
 pub use server::{Gateway, StartError};
+pub use tls::TlsError;

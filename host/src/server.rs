@@ -12,6 +12,7 @@
 //! ```
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -20,21 +21,17 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::app::Event;
 use crate::app::stats::AppStatsSnapshot;
 use crate::apps::{Apps, ConfigChanges};
-use crate::config::Config;
+use crate::config::{Config, ServerSettings};
 use crate::http::{self, Shared};
 use crate::plugin::{PluginEngine, PluginError};
 use crate::reload::watcher::PluginWatcher;
 use crate::reload::{WatchError, reloader};
-
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for connections to finish their closing handshakes.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the gateway cannot start, or a config cannot be applied.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +50,9 @@ pub enum StartError {
     /// The WebAssembly engine cannot be set up.
     #[error(transparent)]
     Engine(PluginError),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A started gateway: every app's plugin is compiled and its actor runs. Serve it on
@@ -61,6 +61,8 @@ pub enum StartError {
 pub struct Gateway {
     shared: Arc<Shared>,
     watcher: Arc<Mutex<Option<PluginWatcher>>>,
+    settings: ServerSettings,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Gateway {
@@ -70,6 +72,12 @@ impl Gateway {
     /// [`StartError`] naming the first app whose plugin is missing, is not a
     /// component, or does not implement this host's plugin world.
     pub fn start(config: &Config) -> Result<Self, StartError> {
+        let tls = config
+            .server
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
         let engine = PluginEngine::new().map_err(StartError::Engine)?;
         let apps = Apps::start(engine, config)?;
         let shared = Arc::new(Shared {
@@ -80,6 +88,8 @@ impl Gateway {
         Ok(Self {
             shared,
             watcher: Arc::new(Mutex::new(None)),
+            settings: config.server.clone(),
+            tls,
         })
     }
 
@@ -153,16 +163,18 @@ impl Gateway {
                     Ok((tcp, remote)) => {
                         let _ = tcp.set_nodelay(true);
                         let shared = self.shared.clone();
+                        let settings = self.settings.clone();
+                        let tls = self.tls.clone();
                         tokio::spawn(async move {
-                            let service = service_fn(move |req| http::handle(req, shared.clone(), remote));
-                            let served = http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(HEADER_READ_TIMEOUT)
-                                .serve_connection(TokioIo::new(tcp), service)
-                                .with_upgrades()
-                                .await;
-                            if let Err(e) = served {
-                                tracing::debug!(%remote, "HTTP connection ended: {e}");
+                            match tls {
+                                None => serve_http(tcp, remote, shared, &settings).await,
+                                Some(tls) => {
+                                    match tokio::time::timeout(settings.handshake_timeout, tls.accept(tcp)).await {
+                                        Ok(Ok(stream)) => serve_http(stream, remote, shared, &settings).await,
+                                        Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                                    }
+                                }
                             }
                         });
                     }
@@ -186,12 +198,32 @@ impl Gateway {
                 .await;
         }
         self.shared.connections.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, self.shared.connections.wait())
+        let drain = self.settings.drain_timeout;
+        if tokio::time::timeout(drain, self.shared.connections.wait())
             .await
             .is_err()
         {
-            tracing::warn!("some connections did not close within {DRAIN_TIMEOUT:?}");
+            tracing::warn!("some connections did not close within the drain timeout ({drain:?})");
         }
         Ok(())
+    }
+}
+
+/// Serves HTTP/1.1 on one client connection (plain or TLS) until it closes or
+/// upgrades: requests go to [`http::handle`].
+async fn serve_http<IO>(io: IO, remote: SocketAddr, shared: Arc<Shared>, settings: &ServerSettings)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| http::handle(req, shared.clone(), remote));
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.handshake_timeout)
+        .max_buf_size(settings.max_header_bytes)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%remote, "HTTP connection ended: {e}");
     }
 }

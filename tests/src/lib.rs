@@ -26,6 +26,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use wsgate::config::{AppConfig, Limits, PluginSource};
 use wsgate::{Config, Gateway};
 
+pub mod raw;
+
 /// Paths of the plugin components built from `plugins/` for these tests.
 pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
@@ -68,11 +70,18 @@ pub struct TestGateway {
 impl TestGateway {
     /// Starts a gateway serving `apps`.
     pub async fn start(apps: Vec<AppConfig>) -> Self {
-        init_logs();
-        let config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        Self::start_with(Config {
             apps,
-        };
+            ..Config::default()
+        })
+        .await
+    }
+
+    /// Starts a gateway with `config`, on an ephemeral loopback port whatever its
+    /// `listen` says.
+    pub async fn start_with(mut config: Config) -> Self {
+        init_logs();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let gateway =
             Gateway::start(&config).unwrap_or_else(|e| panic!("gateway start failed: {e}"));
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
@@ -176,13 +185,13 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
 }
 
-/// A WebSocket client (tokio-tungstenite).
-pub struct Client {
+/// A WebSocket client (tokio-tungstenite), over plain TCP unless said otherwise.
+pub struct Client<S = MaybeTlsStream<TcpStream>> {
     /// The underlying stream, for tests that need it.
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub ws: WebSocketStream<S>,
 }
 
-impl Client {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
     /// Sends a text message.
     pub async fn send_text(&mut self, text: impl Into<String>) {
         let text: String = text.into();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// What the actor asks a connection's writer to do.
@@ -15,6 +15,8 @@ pub(crate) enum Outbound {
     Message(Message),
     /// Send a close frame and stop sending.
     Close { code: u16, reason: Utf8Bytes },
+    /// Send a ping (the heartbeat).
+    Ping,
 }
 
 /// The message would take the queue past its limit.
@@ -26,12 +28,14 @@ pub(crate) struct Full;
 pub(crate) struct Outbox {
     tx: mpsc::UnboundedSender<Outbound>,
     queued: Arc<AtomicUsize>,
+    abort: Arc<Notify>,
 }
 
 /// The receiving side, owned by the connection's writer.
 pub(crate) struct OutboxReceiver {
     rx: mpsc::UnboundedReceiver<Outbound>,
     queued: Arc<AtomicUsize>,
+    abort: Arc<Notify>,
 }
 
 fn size_of(message: &Message) -> usize {
@@ -42,12 +46,14 @@ fn size_of(message: &Message) -> usize {
 pub(crate) fn outbox() -> (Outbox, OutboxReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
+    let abort = Arc::new(Notify::new());
     (
         Outbox {
             tx,
             queued: queued.clone(),
+            abort: abort.clone(),
         },
-        OutboxReceiver { rx, queued },
+        OutboxReceiver { rx, queued, abort },
     )
 }
 
@@ -72,6 +78,17 @@ impl Outbox {
         let _ = self.tx.send(Outbound::Close { code, reason });
     }
 
+    /// Queues a heartbeat ping (not counted: it is tiny and one at a time).
+    pub(crate) fn ping(&self) {
+        let _ = self.tx.send(Outbound::Ping);
+    }
+
+    /// Tells the writer to give up on this connection, even in the middle of a write
+    /// the client does not read (a slow consumer).
+    pub(crate) fn abort(&self) {
+        self.abort.notify_one();
+    }
+
     /// Bytes waiting now.
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
@@ -79,6 +96,11 @@ impl Outbox {
 }
 
 impl OutboxReceiver {
+    /// Completes when [`Outbox::abort`] was called.
+    pub(crate) async fn aborted(&self) {
+        self.abort.notified().await;
+    }
+
     fn taken(&self, out: &Outbound) {
         if let Outbound::Message(message) = out {
             self.queued.fetch_sub(size_of(message), Ordering::Relaxed);

@@ -169,6 +169,7 @@ impl Registry {
                     "outbound queue full (outbound_queue_bytes): closing the slow consumer with 1008"
                 );
                 stats.slow_consumer_closed();
+                entry.outbox.abort();
                 self.close(conn, SLOW_CONSUMER.0, SLOW_CONSUMER.1);
                 self.overflowed.push(conn);
             }

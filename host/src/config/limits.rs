@@ -77,6 +77,15 @@ pub struct Limits {
     pub max_commands: usize,
     /// The crash-loop breaker.
     pub crash_loop: CrashLoop,
+    /// `ping_interval_ms`: the gateway pings each connection this often (`0`: never).
+    /// Default 25 s, below the idle timeouts of common proxies.
+    pub ping_interval: Option<Duration>,
+    /// `pong_timeout_ms`: a connection that sends no frame at all (pong or other)
+    /// within this time after a ping is closed with 1001. Default 10 s.
+    pub pong_timeout: Duration,
+    /// `idle_timeout_ms`: a connection that sends no message (pings and pongs do not
+    /// count) for this long is closed with 1001. Default: off.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -96,6 +105,9 @@ impl Default for Limits {
                 window: Duration::from_secs(10),
                 backoff: Duration::from_secs(1),
             },
+            ping_interval: Some(Duration::from_secs(25)),
+            pong_timeout: Duration::from_secs(10),
+            idle_timeout: None,
         }
     }
 }
@@ -104,6 +116,13 @@ impl Default for Limits {
 /// `"1 MB"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Size(u64);
+
+impl Size {
+    /// The size in bytes.
+    pub(crate) fn bytes(self) -> u64 {
+        self.0
+    }
+}
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -144,6 +163,9 @@ pub(crate) struct RawLimits {
     crash_loop_traps: Option<Spanned<u64>>,
     crash_loop_window_ms: Option<Spanned<u64>>,
     crash_loop_backoff_ms: Option<Spanned<u64>>,
+    ping_interval_ms: Option<Spanned<u64>>,
+    pong_timeout_ms: Option<Spanned<u64>>,
+    idle_timeout_ms: Option<Spanned<u64>>,
 }
 
 /// The app's value of a key if set, else the global one, with its place in the file.
@@ -259,6 +281,18 @@ pub(crate) fn resolve(
     if let Some(v) = both!(app, global, crash_loop_backoff_ms) {
         limits.crash_loop.backoff =
             Duration::from_millis(ranged(loc, "crash_loop_backoff_ms", v, 1, 60_000, " ms")?);
+    }
+    if let Some(v) = both!(app, global, ping_interval_ms) {
+        let ms = ranged(loc, "ping_interval_ms", v, 0, 3_600_000, " ms")?;
+        limits.ping_interval = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+    if let Some(v) = both!(app, global, pong_timeout_ms) {
+        limits.pong_timeout =
+            Duration::from_millis(ranged(loc, "pong_timeout_ms", v, 1, 3_600_000, " ms")?);
+    }
+    if let Some(v) = both!(app, global, idle_timeout_ms) {
+        let ms = ranged(loc, "idle_timeout_ms", v, 0, 86_400_000, " ms")?;
+        limits.idle_timeout = (ms > 0).then(|| Duration::from_millis(ms));
     }
     Ok(limits)
 }

@@ -12,6 +12,7 @@
 //! Unknown keys are errors; every error names the file, the line and the key.
 
 mod limits;
+mod server;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use limits::RawLimits;
 pub use limits::{CrashLoop, Limits, MAX_BACKOFF, SlowConsumer};
+use limits::{RawLimits, Size};
+use server::{RawServer, RawTls};
+pub use server::{ServerSettings, TlsFiles};
 
 /// The address served when neither the config nor `--listen` names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
@@ -32,6 +35,19 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The apps, in file order; at least one, with distinct names and routes.
     pub apps: Vec<AppConfig>,
+    /// Gateway-wide protocol settings (handshake timeout, header size, TLS…).
+    pub server: ServerSettings,
+}
+
+impl Default for Config {
+    /// No apps, listening on [`DEFAULT_LISTEN`], default settings.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            apps: Vec::new(),
+            server: ServerSettings::default(),
+        }
+    }
 }
 
 /// One app (tenant): a route served by a plugin under limits.
@@ -99,6 +115,10 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<Spanned<String>>,
+    handshake_timeout_ms: Option<Spanned<u64>>,
+    max_header_bytes: Option<Spanned<Size>>,
+    drain_timeout_ms: Option<Spanned<u64>>,
+    tls: Option<Spanned<RawTls>>,
     limits: Option<RawLimits>,
     #[serde(default)]
     app: Vec<Spanned<RawApp>>,
@@ -184,6 +204,16 @@ impl Config {
             ));
         }
         let base = path.parent().unwrap_or(Path::new("."));
+        let server = server::resolve(
+            &loc,
+            &RawServer {
+                handshake_timeout_ms: raw.handshake_timeout_ms.as_ref(),
+                max_header_bytes: raw.max_header_bytes.as_ref(),
+                drain_timeout_ms: raw.drain_timeout_ms.as_ref(),
+                tls: raw.tls.as_ref(),
+            },
+            base,
+        )?;
         let mut apps: Vec<AppConfig> = Vec::with_capacity(raw.app.len());
         for app in &raw.app {
             let app = app.get_ref();
@@ -205,7 +235,11 @@ impl Config {
             }
             apps.push(config);
         }
-        Ok(Self { listen, apps })
+        Ok(Self {
+            listen,
+            apps,
+            server,
+        })
     }
 
     /// The demo: the chat plugin at `/ws` and the echo plugin at `/echo` on
@@ -238,6 +272,7 @@ impl Config {
                     include_bytes!(env!("WSGATE_DEMO_ECHO_WASM")),
                 ),
             ],
+            server: ServerSettings::default(),
         }
     }
 }

@@ -14,6 +14,8 @@ mod close;
 mod echo;
 mod http;
 mod isolation;
+mod protocol;
 mod reload;
+mod rfc6455;
 mod sandbox;
 mod startup;

@@ -277,6 +277,7 @@ fn config(apps: Vec<AppConfig>) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         apps,
+        ..Config::default()
     }
 }
 

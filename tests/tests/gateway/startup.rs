@@ -13,6 +13,7 @@ fn start_with(plugin: PathBuf) -> String {
             plugin: PluginSource::File(plugin),
             limits: Limits::default(),
         }],
+        ..Config::default()
     };
     match Gateway::start(&config) {
         Ok(_) => panic!("the gateway started with a bad plugin"),

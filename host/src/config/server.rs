@@ -1,0 +1,122 @@
+//! Gateway-wide protocol settings: the top-level keys of the config file besides
+//! `listen`.
+//!
+//! ```toml
+//! handshake_timeout_ms = 10000     # time to send the request headers
+//! max_header_bytes = "16 KiB"      # request head size; larger gets 431
+//! drain_timeout_ms = 10000         # shutdown waits this long for closing handshakes
+//! tls = { cert = "cert.pem", key = "key.pem" }   # serve wss:// (and https://)
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::limits::Size;
+use super::{ConfigError, Locator};
+
+/// Certificate and key files for `wss://`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM file with the certificate chain, leaf first (`tls.cert`).
+    pub cert: PathBuf,
+    /// PEM file with the private key (`tls.key`): PKCS#8, PKCS#1 or SEC1.
+    pub key: PathBuf,
+}
+
+/// Settings that apply to the whole gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// `handshake_timeout_ms`: a client must send its request headers within this
+    /// time (slowloris defence), or the connection is closed. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// `max_header_bytes`: largest request head; a larger one gets 431. Default
+    /// 16 KiB (at least 8 KiB).
+    pub max_header_bytes: usize,
+    /// `drain_timeout_ms`: on shutdown, how long to wait for connections to finish
+    /// their closing handshakes. Default 10 s.
+    pub drain_timeout: Duration,
+    /// `tls`: serve TLS (`wss://`) with this certificate and key. Default: plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 << 10,
+            drain_timeout: Duration::from_secs(10),
+            tls: None,
+        }
+    }
+}
+
+/// The `tls` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    cert: String,
+    key: String,
+}
+
+/// The top-level server keys as written.
+pub(crate) struct RawServer<'a> {
+    pub(crate) handshake_timeout_ms: Option<&'a Spanned<u64>>,
+    pub(crate) max_header_bytes: Option<&'a Spanned<Size>>,
+    pub(crate) drain_timeout_ms: Option<&'a Spanned<u64>>,
+    pub(crate) tls: Option<&'a Spanned<RawTls>>,
+}
+
+fn millis(
+    loc: &Locator<'_>,
+    key: &str,
+    value: &Spanned<u64>,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    let v = *value.get_ref();
+    if v == 0 || v > max {
+        return Err(loc.at(
+            value,
+            format!("`{key}` must be from 1 to {max} ms, not {v}"),
+        ));
+    }
+    Ok(Duration::from_millis(v))
+}
+
+/// Validates the server keys; relative TLS paths are resolved against `base`.
+pub(crate) fn resolve(
+    loc: &Locator<'_>,
+    raw: &RawServer<'_>,
+    base: &std::path::Path,
+) -> Result<ServerSettings, ConfigError> {
+    let mut settings = ServerSettings::default();
+    if let Some(v) = raw.handshake_timeout_ms {
+        settings.handshake_timeout = millis(loc, "handshake_timeout_ms", v, 600_000)?;
+    }
+    if let Some(v) = raw.max_header_bytes {
+        let bytes = v.get_ref().bytes();
+        if !(8 << 10..=1 << 20).contains(&bytes) {
+            return Err(loc.at(
+                v,
+                format!("`max_header_bytes` must be from 8192 to 1048576 bytes, not {bytes}"),
+            ));
+        }
+        settings.max_header_bytes = bytes as usize;
+    }
+    if let Some(v) = raw.drain_timeout_ms {
+        settings.drain_timeout = millis(loc, "drain_timeout_ms", v, 600_000)?;
+    }
+    if let Some(tls) = raw.tls {
+        let t = tls.get_ref();
+        if t.cert.trim().is_empty() || t.key.trim().is_empty() {
+            return Err(loc.at(tls, "`tls` needs `cert` and `key`: the paths of PEM files"));
+        }
+        settings.tls = Some(TlsFiles {
+            cert: base.join(&t.cert),
+            key: base.join(&t.key),
+        });
+    }
+    Ok(settings)
+}
