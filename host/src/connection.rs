@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -26,8 +24,12 @@ use crate::app::{AppHandle, Event, Outbound, Outbox};
 use crate::heartbeat::{Due, Heartbeat};
 use crate::plugin::types::{ConnectionError, ErrorKind};
 
-/// The socket after the upgrade.
-pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+/// What a connection runs on: the upgraded socket (or, in tests, an in-memory pipe).
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 /// The close code and reasons for heartbeat and idle timeouts.
 const TIMEOUT_CODE: u16 = 1001;
@@ -63,7 +65,7 @@ impl Ending {
 }
 
 /// Serves connection `conn` of `app` until it is closed.
-pub(crate) async fn serve(ws: WsStream, conn: u64, app: AppHandle) {
+pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHandle) {
     let (outbox, queue) = outbox();
     if app
         .send(Event::Connect {
@@ -103,7 +105,7 @@ pub(crate) async fn serve(ws: WsStream, conn: u64, app: AppHandle) {
 
 /// Reads and discards what the client still sends (its close frame), within bounds,
 /// then shuts the socket down cleanly.
-async fn drain(io: &mut TokioIo<Upgraded>) {
+async fn drain<S: Io>(io: &mut S) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
         let mut buf = [0u8; 4096];
@@ -120,8 +122,8 @@ async fn drain(io: &mut TokioIo<Upgraded>) {
 }
 
 /// Reads frames and hands messages to the app until the connection ends.
-async fn read_loop(
-    stream: &mut SplitStream<WsStream>,
+async fn read_loop<S: Io>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
     conn: u64,
     app: &AppHandle,
     outbox: &Outbox,
@@ -350,12 +352,12 @@ enum Write {
 /// Drains the outbound queue into the socket: what is queued is fed and flushed in
 /// batches (a flush waits until the client takes the bytes: backpressure). After a
 /// close frame nothing more is sent; on abort the writer gives up at once.
-async fn write_loop(
-    sink: SplitSink<WsStream, Message>,
+async fn write_loop<S: Io>(
+    sink: SplitSink<WebSocketStream<S>, Message>,
     queue: OutboxReceiver,
     ended: oneshot::Sender<WriterEnd>,
     stopped: oneshot::Receiver<()>,
-) -> SplitSink<WsStream, Message> {
+) -> SplitSink<WebSocketStream<S>, Message> {
     let mut writer = Writer {
         sink,
         queue,
@@ -374,13 +376,13 @@ async fn write_loop(
 }
 
 /// The writer's state.
-struct Writer {
-    sink: SplitSink<WsStream, Message>,
+struct Writer<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
     queue: OutboxReceiver,
     stopped: oneshot::Receiver<()>,
 }
 
-impl Writer {
+impl<S: Io> Writer<S> {
     /// Writes until stopped; says why it ended when the reader must know.
     async fn run(&mut self) -> Option<WriterEnd> {
         let mut unflushed = 0usize;
@@ -472,5 +474,105 @@ impl Writer {
         } else {
             WriterEnd::Unsent
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::time::Instant;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use crate::app::{AppHandle, Event};
+    use crate::config::Limits;
+    use crate::plugin::types::ErrorKind;
+
+    /// A connection served over an in-memory pipe, its client, and its events.
+    async fn connected(
+        limits: Limits,
+    ) -> (
+        WebSocketStream<tokio::io::DuplexStream>,
+        tokio::sync::mpsc::Receiver<Event>,
+    ) {
+        let (app, mut events) = AppHandle::for_test(limits);
+        let (server_io, client_io) = tokio::io::duplex(1 << 16);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        tokio::spawn(super::serve(server, 7, app));
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Connect { conn: 7, .. })
+        ));
+        (client, events)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_pinged_at_25s_and_closed_1001_at_35s() {
+        let (mut client, mut events) = connected(Limits::default()).await;
+        let start = Instant::now();
+        // The client reads nothing (a dead peer): paused time runs to the deadlines.
+        match events.recv().await {
+            Some(Event::Error { conn: 7, error }) => assert_eq!(error.kind, ErrorKind::Timeout),
+            _ => panic!("expected on-error (timeout)"),
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(35));
+        match events.recv().await {
+            Some(Event::Close { conn: 7, code, .. }) => assert_eq!(code, 1001),
+            _ => panic!("expected on-close"),
+        }
+        assert!(matches!(client.next().await, Some(Ok(Message::Ping(_)))));
+        match client.next().await {
+            Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_answers_pings_stays_for_an_hour_and_the_plugin_sees_no_ping() {
+        let (mut client, mut events) = connected(Limits::default()).await;
+        let start = Instant::now();
+        // Reading answers each ping (tungstenite replies with a pong).
+        let reader = tokio::spawn(async move {
+            let mut pings = 0u32;
+            while start.elapsed() < Duration::from_secs(3600) {
+                match client.next().await {
+                    Some(Ok(Message::Ping(_))) => pings += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            (pings, client)
+        });
+        let (pings, mut client) = reader.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pings, 3600 / 25);
+        assert!(events.try_recv().is_err(), "no event reached the plugin");
+        client
+            .send(Message::text("still here"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Text { conn: 7, .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_timeout_counts_messages_not_pongs() {
+        let limits = Limits {
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..Limits::default()
+        };
+        let (mut client, mut events) = connected(limits).await;
+        let start = Instant::now();
+        let reader = tokio::spawn(async move { while let Some(Ok(_)) = client.next().await {} });
+        match events.recv().await {
+            Some(Event::Error { error, .. }) => assert_eq!(error.message, "idle timeout"),
+            _ => panic!("expected on-error (idle)"),
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        reader.abort();
     }
 }

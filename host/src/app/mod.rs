@@ -48,6 +48,20 @@ pub(crate) struct AppHandle {
 pub(crate) struct AppGone;
 
 impl AppHandle {
+    /// A handle whose events go to the returned queue instead of an actor (tests).
+    #[cfg(test)]
+    pub(crate) fn for_test(limits: Limits) -> (Self, mpsc::Receiver<Event>) {
+        let (events, inbox) = mpsc::channel(EVENT_QUEUE);
+        let handle = Self {
+            name: "test".into(),
+            limits,
+            stats: Arc::default(),
+            admission: Arc::default(),
+            events,
+        };
+        (handle, inbox)
+    }
+
     /// Hands `event` to the actor, waiting while its queue is full.
     pub(crate) async fn send(&self, event: Event) -> Result<(), AppGone> {
         self.events.send(event).await.map_err(|_| AppGone)

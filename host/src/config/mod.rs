@@ -470,6 +470,49 @@ mod tests {
     }
 
     #[test]
+    fn server_keys_and_tls_paths_are_read_and_checked() {
+        let text = format!(
+            "handshake_timeout_ms = 2500\nmax_header_bytes = \"32 KiB\"\ndrain_timeout_ms = 3000\n\
+             tls = {{ cert = \"certs/c.pem\", key = \"/abs/k.pem\" }}\n{ONE_APP}"
+        );
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.server.handshake_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(config.server.max_header_bytes, 32 << 10);
+        assert_eq!(
+            config.server.drain_timeout,
+            std::time::Duration::from_secs(3)
+        );
+        assert_eq!(
+            config.server.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/etc/wsgate/certs/c.pem"),
+                key: PathBuf::from("/abs/k.pem"),
+            })
+        );
+        for (bad, expected) in [
+            (
+                "max_header_bytes = 100\n",
+                "`max_header_bytes` must be from 8192",
+            ),
+            (
+                "handshake_timeout_ms = 0\n",
+                "`handshake_timeout_ms` must be from 1",
+            ),
+            ("tls = { cert = \"c.pem\" }\n", "missing field `key`"),
+            (
+                "tls = { cert = \"c.pem\", key = \"k.pem\", ca = \"x\" }\n",
+                "unknown field `ca`",
+            ),
+        ] {
+            let err = parse(&format!("{bad}{ONE_APP}")).err().unwrap_or_default();
+            assert!(err.contains(expected), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn duplicate_names_and_routes_are_refused() {
         let dup_name =
             format!("{ONE_APP}[[app]]\nname = \"chat\"\nroute = \"/other\"\nplugin = \"p\"\n");

@@ -87,3 +87,26 @@ fn a_component_of_another_contract_version_is_refused_naming_both() {
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_tls_certificate_is_named() {
+    let config = Config {
+        apps: vec![wsgate_tests::app("echo", "/echo", plugins::ECHO)],
+        server: wsgate::config::ServerSettings {
+            tls: Some(wsgate::config::TlsFiles {
+                cert: PathBuf::from("/nonexistent/cert.pem"),
+                key: PathBuf::from("/nonexistent/key.pem"),
+            }),
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let err = Gateway::start(&config)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("TLS: cannot read the certificate file /nonexistent/cert.pem"),
+        "{err}"
+    );
+}
