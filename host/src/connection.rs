@@ -405,6 +405,8 @@ impl<S: Io> Writer<S> {
                 let fed = tokio::select! {
                     fed = self.sink.feed(message) => if fed.is_ok() { Write::Done } else { Write::Failed },
                     () = self.queue.aborted() => Write::Aborted,
+                    // The connection ended: nothing more to write.
+                    _ = &mut self.stopped => Write::Failed,
                 };
                 let written = if fed == Write::Done && unflushed >= FLUSH_EVERY {
                     unflushed = 0;
@@ -432,6 +434,7 @@ impl<S: Io> Writer<S> {
         tokio::select! {
             flushed = self.sink.flush() => if flushed.is_ok() { Write::Done } else { Write::Failed },
             () = self.queue.aborted() => Write::Aborted,
+            _ = &mut self.stopped => Write::Failed,
         }
     }
 
