@@ -263,10 +263,9 @@ impl Actor {
         ) {
             Ok(instance) => {
                 self.instance = Some(instance);
-                tracing::info!(
-                    us = started.elapsed().as_micros(),
-                    "a fresh plugin instance serves"
-                );
+                let took = started.elapsed();
+                self.stats.recovered(took);
+                tracing::info!(us = took.as_micros(), "a fresh plugin instance serves");
             }
             Err(e) => {
                 tracing::error!("cannot start a fresh plugin instance: {e}");

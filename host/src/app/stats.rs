@@ -16,6 +16,8 @@ pub(crate) struct AppStats {
     outbound_dropped: AtomicU64,
     slow_consumer_closes: AtomicU64,
     misbehaviours: AtomicU64,
+    recoveries: AtomicU64,
+    last_recovery_us: AtomicU64,
 }
 
 /// A copy of an app's counters at one moment.
@@ -41,6 +43,10 @@ pub struct AppStatsSnapshot {
     pub slow_consumer_closes: u64,
     /// Hook calls that broke a rule without trapping (too many commands).
     pub misbehaviours: u64,
+    /// Fresh instances made after a trap.
+    pub recoveries: u64,
+    /// How long the last of them took to make, in microseconds.
+    pub last_recovery_us: u64,
 }
 
 impl AppStats {
@@ -80,6 +86,14 @@ impl AppStats {
         self.misbehaviours.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn recovered(&self, took: std::time::Duration) {
+        self.last_recovery_us.store(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.recoveries.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn set_connections(&self, open: usize) {
         self.connections.store(open as u64, Ordering::Relaxed);
     }
@@ -105,6 +119,8 @@ impl AppStats {
             outbound_dropped: self.outbound_dropped.load(Ordering::Relaxed),
             slow_consumer_closes: self.slow_consumer_closes.load(Ordering::Relaxed),
             misbehaviours: self.misbehaviours.load(Ordering::Relaxed),
+            recoveries: self.recoveries.load(Ordering::Relaxed),
+            last_recovery_us: self.last_recovery_us.load(Ordering::Relaxed),
         }
     }
 }
