@@ -254,13 +254,18 @@ impl Actor {
         }
     }
 
-    fn recover(&mut self) {
-        let started = Instant::now();
-        match PluginInstance::new(
+    /// A fresh instance of the serving plugin version.
+    fn fresh_instance(&self) -> Result<PluginInstance, PluginError> {
+        PluginInstance::new(
             &self.plugin,
             self.log.clone(),
             instance_limits(&self.limits),
-        ) {
+        )
+    }
+
+    fn recover(&mut self) {
+        let started = Instant::now();
+        match self.fresh_instance() {
             Ok(instance) => {
                 self.instance = Some(instance);
                 let took = started.elapsed();
@@ -310,11 +315,7 @@ impl Actor {
         if !self.stats.is_failed() {
             return;
         }
-        match PluginInstance::new(
-            &self.plugin,
-            self.log.clone(),
-            instance_limits(&self.limits),
-        ) {
+        match self.fresh_instance() {
             Ok(instance) => {
                 self.instance = Some(instance);
                 self.stats.set_failed(false);
