@@ -42,7 +42,10 @@ pub struct ConfigChanges {
     pub unchanged: Vec<String>,
 }
 
-fn read_plugin(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
+/// The bytes of a plugin component.
+pub(crate) fn read_plugin(
+    source: &PluginSource,
+) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
     match source {
         PluginSource::File(path) => {
             std::fs::read(path)

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML config file, its validation, and the embedded demo.
+//! - [`check`]: `wsgate check`, loading every plugin without serving.
 //! - [`plugin`]: compiling, linking and calling plugins under limits.
 //! - `app`: one actor per app that owns the plugin instance and its connections.
 //! - `http`: routing, handshake validation and the HTTP answers (404, 426, 400…).
@@ -17,6 +18,7 @@
 //! - [`reload`]: watching plugin files and handing new versions to their apps.
 //! - [`server`]: the accept loop, start-up and shutdown ([`Gateway`]).
 
+pub mod check;
 pub mod config;
 pub mod plugin;
 pub mod reload;

@@ -1,4 +1,5 @@
-//! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR] [--no-watch]`.
+//! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR] [--no-watch]`
+//! and `wsgate check [--config FILE]`, with `--log-format pretty|json`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,8 +14,18 @@ use wsgate::{Config, Gateway};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// How log lines look: `pretty` (for people) or `json` (one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log line format.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -33,25 +44,60 @@ enum Command {
         #[arg(long)]
         no_watch: bool,
     },
+    /// Load the config and every app's plugin without serving; print one line per
+    /// app and exit 0 if every app would start, 1 otherwise.
+    Check {
+        /// The config file (TOML); without it, the built-in demo.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Pretty => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match cli.command {
+        Command::Check { config } => check(config),
         Command::Serve {
             config,
             listen,
             no_watch,
         } => serve(config, listen, !no_watch),
     }
+}
+
+/// `wsgate check`: one line per app on standard output.
+fn check(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let checks = wsgate::check::check(&config)?;
+    let mut failed = 0;
+    for app in &checks {
+        match &app.result {
+            Ok(took) => println!(
+                "ok     {}  {}  {}  (compiled in {:.0} ms)",
+                app.app,
+                app.route,
+                app.plugin,
+                took.as_secs_f64() * 1e3
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("error  {}  {}  {}: {e}", app.app, app.route, app.plugin);
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} apps cannot start", checks.len());
+    }
+    Ok(())
 }
 
 fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
@@ -63,7 +109,7 @@ fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
 
 #[cfg(feature = "demo")]
 fn demo() -> anyhow::Result<Config> {
-    tracing::info!("no --config given: serving the built-in demo (chat at /ws, echo at /echo)");
+    tracing::info!("no --config given: using the built-in demo (chat at /ws, echo at /echo)");
     Ok(Config::demo())
 }
 

@@ -239,3 +239,69 @@ async fn sighup_adds_and_removes_apps_and_refuses_a_broken_config() {
         "the running config stayed"
     );
 }
+
+/// Runs `wsgate ARGS` to the end; returns its exit code and standard output.
+async fn run(args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = wsgate(args);
+    cmd.stdout(Stdio::piped());
+    let output = tokio::time::timeout(TIMEOUT, cmd.output())
+        .await
+        .expect("wsgate did not exit")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn check_reports_each_app_and_exits_0_when_all_would_start() {
+    let (code, stdout) = run(&["check"]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("ok     chat  /ws  embedded:chat  (compiled in"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("ok     echo  /echo  embedded:echo"),
+        "{stdout}"
+    );
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn check_reports_a_broken_app_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").unwrap();
+    let config = dir.path().join("gw.toml");
+    let text = format!(
+        "[[app]]\nname = \"good\"\nroute = \"/g\"\nplugin = {:?}\n\n[[app]]\nname = \"bad\"\nroute = \"/b\"\nplugin = \"junk.wasm\"\n",
+        env!("WSGATE_DEMO_ECHO_WASM")
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("ok     good  /g"), "{stdout}");
+    let expected = format!("error  bad  /b  {}: not a WebAssembly file", junk.display());
+    assert!(stdout.contains(&expected), "{stdout}");
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let mut cmd = wsgate(&["--log-format", "json", "check"]);
+    cmd.stdout(Stdio::null());
+    let output = tokio::time::timeout(TIMEOUT, cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr.lines().next().expect("a log line");
+    let parsed: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert!(parsed["fields"]["message"].is_string(), "{parsed}");
+}

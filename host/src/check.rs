@@ -1,0 +1,53 @@
+//! `wsgate check`: load every app's plugin of a config without serving, and say for
+//! each whether it would start.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::plugin::instance::InstanceLimits;
+use crate::plugin::output::PluginLog;
+use crate::plugin::{LoadedPlugin, PluginEngine, PluginError, PluginInstance};
+
+/// What checking one app found.
+#[derive(Debug)]
+pub struct AppCheck {
+    /// The app's name.
+    pub app: String,
+    /// Its route.
+    pub route: String,
+    /// Its plugin (path, or `embedded:NAME`).
+    pub plugin: String,
+    /// How long compiling took, or why the plugin cannot serve.
+    pub result: Result<Duration, PluginError>,
+}
+
+/// Reads, compiles and instantiates the plugin of every app of `config`, without
+/// starting anything; one result per app, in config order.
+///
+/// # Errors
+/// [`PluginError::Engine`] if wasmtime cannot be set up at all.
+pub fn check(config: &Config) -> Result<Vec<AppCheck>, PluginError> {
+    let engine = PluginEngine::new()?;
+    Ok(config
+        .apps
+        .iter()
+        .map(|app| {
+            let plugin = app.plugin.describe();
+            let result = crate::apps::read_plugin(&app.plugin).and_then(|bytes| {
+                let loaded = LoadedPlugin::compile(&engine, &plugin, &bytes)?;
+                let limits = InstanceLimits {
+                    memory: app.limits.memory,
+                    hook_timeout: app.limits.hook_timeout,
+                };
+                PluginInstance::new(&loaded, PluginLog::new(app.name.as_str().into()), limits)?;
+                Ok(loaded.compile_time)
+            });
+            AppCheck {
+                app: app.name.clone(),
+                route: app.route.clone(),
+                plugin,
+                result,
+            }
+        })
+        .collect())
+}
