@@ -128,6 +128,20 @@ impl Apps {
         apps.values().map(|a| a.handle.clone()).collect()
     }
 
+    /// Every app's name, route and counters, in name order.
+    pub(crate) fn summaries(&self) -> Vec<(String, String, crate::AppStatsSnapshot)> {
+        let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.values()
+            .map(|a| {
+                (
+                    a.config.name.clone(),
+                    a.config.route.clone(),
+                    a.handle.stats.snapshot(),
+                )
+            })
+            .collect()
+    }
+
     /// The handle of app `name`.
     pub(crate) fn handle(&self, name: &str) -> Option<AppHandle> {
         let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);

@@ -156,12 +156,61 @@ fn plugin_request(
     }
 }
 
+/// The paths of the gateway's own endpoints; no app may use them as its route.
+pub(crate) const RESERVED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `GET /readyz`: 200 when every app is loaded and not failed, else 503; the body
+/// lists the apps.
+fn readiness(shared: &Shared) -> Response<Body> {
+    let apps: Vec<serde_json::Value> = shared
+        .apps
+        .summaries()
+        .into_iter()
+        .map(|(name, route, stats)| {
+            serde_json::json!({
+                "name": name,
+                "route": route,
+                "ready": !stats.failed,
+                "plugin_hash": format!("{:016x}", stats.plugin_hash),
+                "connections": stats.connections,
+                "reloads_applied": stats.reloads_applied,
+                "reloads_refused": stats.reloads_refused,
+                "traps": stats.traps,
+            })
+        })
+        .collect();
+    let ready = apps.iter().all(|a| a["ready"] == true);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, &serde_json::json!({"ready": ready, "apps": apps}))
+}
+
 /// Answers one HTTP request.
 pub(crate) async fn handle(
     mut req: Request<Incoming>,
     shared: Arc<Shared>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
+    if req.method() == Method::GET {
+        match req.uri().path() {
+            "/healthz" => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+            "/readyz" => return Ok(readiness(&shared)),
+            _ => {}
+        }
+    }
     let Some(app) = shared.apps.route(req.uri().path()) else {
         return Ok(text(
             StatusCode::NOT_FOUND,

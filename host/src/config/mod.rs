@@ -306,6 +306,12 @@ fn validate_app(
             ),
         ));
     }
+    if crate::http::RESERVED_PATHS.contains(&route.as_str()) {
+        return Err(loc.at(
+            &app.route,
+            format!("`route` {route:?} is reserved for the gateway's own endpoint"),
+        ));
+    }
     if route
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')

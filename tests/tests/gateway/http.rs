@@ -92,3 +92,49 @@ async fn a_valid_handshake_gets_101_with_the_rfc_accept_key() {
         "{response}"
     );
 }
+
+#[tokio::test]
+async fn healthz_answers_while_the_process_runs() {
+    let gw = gateway().await;
+    let response = raw_http(gw.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(status_of(&response), 200, "{response}");
+    assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+}
+
+#[tokio::test]
+async fn readyz_lists_the_apps_and_flips_to_503_when_one_fails() {
+    let mut hostile = wsgate_tests::app("hostile", "/h", plugins::HOSTILE);
+    hostile.limits.crash_loop.traps = 1;
+    hostile.limits.crash_loop.backoff = std::time::Duration::from_secs(30);
+    let gw = TestGateway::start(vec![app("echo", "/echo", plugins::ECHO), hostile]).await;
+    let ready = |response: &str| -> serde_json::Value {
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+    };
+    let response = raw_http(gw.addr, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(status_of(&response), 200, "{response}");
+    let body = ready(&response);
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["apps"][0]["name"], "echo");
+    assert_eq!(body["apps"][0]["route"], "/echo");
+    assert_eq!(
+        body["apps"][0]["plugin_hash"].as_str().map(str::len),
+        Some(16)
+    );
+
+    let mut culprit = gw.connect("/h").await;
+    culprit.send_text("panic").await;
+    assert_eq!(culprit.recv_close().await.0, 1011);
+    // The close may reach the client before the actor records the failure.
+    wsgate_tests::until("the breaker", || {
+        gw.gateway.app_stats("hostile").unwrap().failed
+    })
+    .await;
+    let response = raw_http(gw.addr, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(status_of(&response), 503, "{response}");
+    let body = ready(&response);
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["apps"][1]["name"], "hostile");
+    assert_eq!(body["apps"][1]["ready"], false);
+    assert_eq!(body["apps"][0]["ready"], true);
+}
