@@ -3,11 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
+use crate::app::stats::AppStats;
 use crate::app::{AppHandle, Event, Reload, actor};
 use crate::config::{AppConfig, Config, PluginSource};
+use crate::metrics::{AppMetrics, Metrics};
 use crate::plugin::loader::content_hash;
 use crate::plugin::{LoadedPlugin, PluginEngine, PluginError};
 use crate::reload::watcher::absolute;
@@ -25,6 +27,7 @@ pub(crate) struct RunningApp {
 /// The running apps, by name.
 pub(crate) struct Apps {
     engine: PluginEngine,
+    pub(crate) metrics: Arc<Metrics>,
     apps: Mutex<BTreeMap<String, RunningApp>>,
     pub(crate) routes: Routes,
 }
@@ -71,7 +74,12 @@ fn compile(engine: &PluginEngine, app: &AppConfig) -> Result<LoadedPlugin, Start
     LoadedPlugin::compile(engine, &plugin, &bytes).map_err(error)
 }
 
-fn start(app: &AppConfig, plugin: LoadedPlugin) -> Result<RunningApp, StartError> {
+fn start(
+    app: &AppConfig,
+    plugin: LoadedPlugin,
+    metrics: &Metrics,
+) -> Result<RunningApp, StartError> {
+    let stats = Arc::new(AppStats::new(AppMetrics::new(metrics, &app.name)));
     tracing::info!(
         app = %app.name,
         route = %app.route,
@@ -80,12 +88,13 @@ fn start(app: &AppConfig, plugin: LoadedPlugin) -> Result<RunningApp, StartError
         compile_ms = plugin.compile_time.as_secs_f64() * 1e3,
         "app ready"
     );
-    let handle =
-        actor::spawn(&app.name, plugin, app.limits).map_err(|source| StartError::Plugin {
+    let handle = actor::spawn(&app.name, plugin, app.limits, stats).map_err(|source| {
+        StartError::Plugin {
             app: app.name.clone(),
             plugin: app.plugin.describe(),
             source,
-        })?;
+        }
+    })?;
     Ok(RunningApp {
         config: app.clone(),
         handle,
@@ -94,16 +103,21 @@ fn start(app: &AppConfig, plugin: LoadedPlugin) -> Result<RunningApp, StartError
 
 impl Apps {
     /// Compiles and starts every app of `config`.
-    pub(crate) fn start(engine: PluginEngine, config: &Config) -> Result<Self, StartError> {
+    pub(crate) fn start(
+        engine: PluginEngine,
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StartError> {
         let mut apps = BTreeMap::new();
         let mut routes = HashMap::new();
         for app in &config.apps {
-            let running = start(app, compile(&engine, app)?)?;
+            let running = start(app, compile(&engine, app)?, &metrics)?;
             routes.insert(app.route.clone(), running.handle.clone());
             apps.insert(app.name.clone(), running);
         }
         Ok(Self {
             engine,
+            metrics,
             apps: Mutex::new(apps),
             routes: RwLock::new(routes),
         })
@@ -229,7 +243,7 @@ impl Apps {
             match apps.get_mut(&app.name) {
                 None => {
                     let Some(plugin) = plugin else { continue };
-                    let running = start(app, plugin)?;
+                    let running = start(app, plugin, &self.metrics)?;
                     routes.insert(app.route.clone(), running.handle.clone());
                     apps.insert(app.name.clone(), running);
                     changes.added.push(app.name.clone());

@@ -187,8 +187,14 @@ async fn read_loop<S: Io>(
         }
         let event = match next {
             None => break,
-            Some(Ok(Message::Text(text))) => Event::Text { conn, text },
-            Some(Ok(Message::Binary(data))) => Event::Binary { conn, data },
+            Some(Ok(Message::Text(text))) => {
+                app.stats.metrics.text_in.count(text.len());
+                Event::Text { conn, text }
+            }
+            Some(Ok(Message::Binary(data))) => {
+                app.stats.metrics.binary_in.count(data.len());
+                Event::Binary { conn, data }
+            }
             Some(Ok(Message::Close(frame))) => {
                 let (code, reason) = frame.map_or((1005, String::new()), |f| {
                     (u16::from(f.code), f.reason.as_str().to_owned())

@@ -208,6 +208,14 @@ pub(crate) async fn handle(
         match req.uri().path() {
             "/healthz" => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
             "/readyz" => return Ok(readiness(&shared)),
+            "/metrics" => {
+                let mut response = text(StatusCode::OK, shared.apps.metrics.render());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                return Ok(response);
+            }
             _ => {}
         }
     }
@@ -221,7 +229,9 @@ pub(crate) async fn handle(
         Ok(key) => key,
         Err(response) => return Ok(*response),
     };
+    let counters = &app.stats.metrics;
     if app.stats.is_failed() {
+        counters.refused_failed.inc();
         return Ok(text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the app is failing; try again later\n",
@@ -230,6 +240,7 @@ pub(crate) async fn handle(
     let slot = match app.admission.admit(remote.ip(), &app.limits) {
         Ok(slot) => slot,
         Err(refusal) => {
+            counters.refused_limit.inc();
             tracing::debug!(app = %app.name, %remote, ?refusal, "handshake refused: connection limit");
             let body = match refusal {
                 Refusal::Full => "the app has reached its connection limit; try again later\n",
@@ -248,7 +259,10 @@ pub(crate) async fn handle(
         ));
     };
     let subprotocol = match outcome {
-        AcceptOutcome::Deny { status, reason } => return Ok(deny(&app, conn, status, reason)),
+        AcceptOutcome::Deny { status, reason } => {
+            app.stats.metrics.denied.inc();
+            return Ok(deny(&app, conn, status, reason));
+        }
         AcceptOutcome::Allow { subprotocol } => subprotocol.filter(|p| {
             let offered = offered.contains(p);
             if !offered {
@@ -260,6 +274,7 @@ pub(crate) async fn handle(
 
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    app.stats.metrics.accepted.inc();
     let headers = response.headers_mut();
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));

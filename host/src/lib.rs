@@ -13,6 +13,7 @@
 //! - `connection`: one WebSocket connection: reading, writing, closing.
 //! - `heartbeat`: when to ping a connection and when to give up on it.
 //! - `tls`: the rustls acceptor for `wss://`.
+//! - `metrics`: Prometheus metrics, served at `/metrics`.
 //! - `close`: close codes a server may send.
 //! - `apps`: the set of running apps, and applying a new config to them.
 //! - [`reload`]: watching plugin files and handing new versions to their apps.
@@ -30,6 +31,7 @@ mod close;
 mod connection;
 mod heartbeat;
 mod http;
+mod metrics;
 mod tls;
 
 pub use app::stats::AppStatsSnapshot;

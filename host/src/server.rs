@@ -79,7 +79,7 @@ impl Gateway {
             .map(crate::tls::acceptor)
             .transpose()?;
         let engine = PluginEngine::new().map_err(StartError::Engine)?;
-        let apps = Apps::start(engine, config)?;
+        let apps = Apps::start(engine, config, Arc::default())?;
         let shared = Arc::new(Shared {
             apps,
             next_conn: AtomicU64::new(1),

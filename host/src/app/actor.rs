@@ -63,12 +63,12 @@ pub(crate) fn spawn(
     name: &str,
     plugin: LoadedPlugin,
     limits: Limits,
+    stats: Arc<AppStats>,
 ) -> Result<AppHandle, PluginError> {
     let name: Arc<str> = name.into();
     let log = PluginLog::new(name.clone());
     let instance = PluginInstance::new(&plugin, log.clone(), instance_limits(&limits))?;
     let (events, inbox) = mpsc::channel(EVENT_QUEUE);
-    let stats = Arc::new(AppStats::default());
     stats.set_plugin_hash(plugin.hash);
     let actor = Actor {
         plugin,
@@ -113,7 +113,7 @@ impl Actor {
                 request,
                 reply,
             } => {
-                let outcome = match self.call(conn, |p| p.on_accept(conn, &request)) {
+                let outcome = match self.call(conn, "on-accept", |p| p.on_accept(conn, &request)) {
                     Some(AcceptDecision::Allow(allow)) => AcceptOutcome::Allow {
                         subprotocol: allow.subprotocol,
                     },
@@ -137,29 +137,29 @@ impl Actor {
                 self.registry.insert(conn, outbox);
                 tracing::debug!(conn, open = self.registry.len(), "connected");
                 if self.instance.is_some() {
-                    self.run_hook(conn, |p| p.on_connect(conn));
+                    self.run_hook(conn, "on-connect", |p| p.on_connect(conn));
                 } else {
                     self.registry.close(conn, FAILED_CLOSE.0, FAILED_CLOSE.1);
                 }
             }
             Event::Text { conn, text } => {
                 if self.registry.is_open(conn) {
-                    self.run_hook(conn, |p| p.on_message(conn, text.as_str()));
+                    self.run_hook(conn, "on-message", |p| p.on_message(conn, text.as_str()));
                 }
             }
             Event::Binary { conn, data } => {
                 if self.registry.is_open(conn) {
-                    self.run_hook(conn, |p| p.on_binary(conn, &data));
+                    self.run_hook(conn, "on-binary", |p| p.on_binary(conn, &data));
                 }
             }
             Event::Error { conn, error } => {
                 tracing::debug!(conn, kind = ?error.kind, "connection error: {}", error.message);
-                self.run_hook(conn, |p| p.on_error(conn, &error));
+                self.run_hook(conn, "on-error", |p| p.on_error(conn, &error));
             }
             Event::Close { conn, code, reason } => {
                 self.registry.remove(conn);
                 tracing::debug!(conn, code, reason, open = self.registry.len(), "closed");
-                self.run_hook(conn, |p| p.on_close(conn, code, &reason));
+                self.run_hook(conn, "on-close", |p| p.on_close(conn, code, &reason));
             }
             Event::CloseAll { code, reason } => self.registry.close_all(code, reason),
             Event::Reload(reload) => self.reload(*reload),
@@ -188,7 +188,7 @@ impl Actor {
                         self.limits.outbound_queue_bytes
                     ),
                 };
-                self.run_hook(conn, |p| p.on_error(conn, &error));
+                self.run_hook(conn, "on-error", |p| p.on_error(conn, &error));
             }
         }
     }
@@ -197,9 +197,10 @@ impl Actor {
     fn run_hook(
         &mut self,
         conn: u64,
+        name: &'static str,
         hook: impl FnOnce(&mut PluginInstance) -> Result<Vec<Command>, HookTrap>,
     ) {
-        let Some(commands) = self.call(conn, hook) else {
+        let Some(commands) = self.call(conn, name, hook) else {
             return;
         };
         if commands.len() > self.limits.max_commands {
@@ -223,10 +224,16 @@ impl Actor {
     fn call<T>(
         &mut self,
         conn: u64,
+        name: &'static str,
         hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
     ) -> Option<T> {
         let instance = self.instance.as_mut()?;
-        match hook(instance) {
+        let started = Instant::now();
+        let result = hook(instance);
+        self.stats
+            .metrics
+            .hook_took(name, started.elapsed().as_secs_f64());
+        match result {
             Ok(value) => Some(value),
             Err(trap) => {
                 self.stats.trapped();

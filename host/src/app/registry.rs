@@ -153,11 +153,16 @@ impl Registry {
         let Some(entry) = self.conns.get(&conn) else {
             return;
         };
+        let (flow, len) = match &message {
+            Message::Binary(data) => (&stats.metrics.binary_out, data.len()),
+            other => (&stats.metrics.text_out, other.len()),
+        };
         if entry
             .outbox
             .push(message, limits.outbound_queue_bytes)
             .is_ok()
         {
+            flow.count(len);
             return;
         }
         match limits.slow_consumer {

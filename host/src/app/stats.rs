@@ -3,18 +3,17 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::metrics::AppMetrics;
+
 /// Live counters of one app, updated by its actor and the reloader.
+/// Counters that are also Prometheus metrics live in [`AppMetrics`]; the rest are
+/// plain atomics.
 #[derive(Debug, Default)]
 pub(crate) struct AppStats {
-    reloads_applied: AtomicU64,
-    reloads_refused: AtomicU64,
-    traps: AtomicU64,
-    connections: AtomicU64,
+    pub(crate) metrics: AppMetrics,
     plugin_hash: AtomicU64,
     failed: AtomicBool,
     commands_dropped: AtomicU64,
-    outbound_dropped: AtomicU64,
-    slow_consumer_closes: AtomicU64,
     misbehaviours: AtomicU64,
     recoveries: AtomicU64,
     last_recovery_us: AtomicU64,
@@ -50,20 +49,29 @@ pub struct AppStatsSnapshot {
 }
 
 impl AppStats {
+    /// Counters reporting to `metrics`.
+    pub(crate) fn new(metrics: AppMetrics) -> Self {
+        Self {
+            metrics,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn reload_applied(&self) {
-        self.reloads_applied.fetch_add(1, Ordering::Relaxed);
+        self.metrics.reloads_applied.inc();
     }
 
     pub(crate) fn reload_refused(&self) {
-        self.reloads_refused.fetch_add(1, Ordering::Relaxed);
+        self.metrics.reloads_refused.inc();
     }
 
     pub(crate) fn trapped(&self) {
-        self.traps.fetch_add(1, Ordering::Relaxed);
+        self.metrics.traps.inc();
     }
 
     pub(crate) fn set_failed(&self, failed: bool) {
         self.failed.store(failed, Ordering::Relaxed);
+        self.metrics.failed.set(i64::from(failed));
     }
 
     pub(crate) fn is_failed(&self) -> bool {
@@ -75,11 +83,11 @@ impl AppStats {
     }
 
     pub(crate) fn outbound_dropped(&self) {
-        self.outbound_dropped.fetch_add(1, Ordering::Relaxed);
+        self.metrics.outbound_dropped.inc();
     }
 
     pub(crate) fn slow_consumer_closed(&self) {
-        self.slow_consumer_closes.fetch_add(1, Ordering::Relaxed);
+        self.metrics.slow_consumer_closes.inc();
     }
 
     pub(crate) fn misbehaved(&self) {
@@ -95,7 +103,9 @@ impl AppStats {
     }
 
     pub(crate) fn set_connections(&self, open: usize) {
-        self.connections.store(open as u64, Ordering::Relaxed);
+        self.metrics
+            .connections_open
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn set_plugin_hash(&self, hash: u64) {
@@ -109,15 +119,15 @@ impl AppStats {
     /// The counters now.
     pub(crate) fn snapshot(&self) -> AppStatsSnapshot {
         AppStatsSnapshot {
-            reloads_applied: self.reloads_applied.load(Ordering::Relaxed),
-            reloads_refused: self.reloads_refused.load(Ordering::Relaxed),
-            traps: self.traps.load(Ordering::Relaxed),
-            connections: self.connections.load(Ordering::Relaxed),
+            reloads_applied: self.metrics.reloads_applied.get(),
+            reloads_refused: self.metrics.reloads_refused.get(),
+            traps: self.metrics.traps.get(),
+            connections: u64::try_from(self.metrics.connections_open.get()).unwrap_or(0),
             plugin_hash: self.plugin_hash(),
             failed: self.is_failed(),
             commands_dropped: self.commands_dropped.load(Ordering::Relaxed),
-            outbound_dropped: self.outbound_dropped.load(Ordering::Relaxed),
-            slow_consumer_closes: self.slow_consumer_closes.load(Ordering::Relaxed),
+            outbound_dropped: self.metrics.outbound_dropped.get(),
+            slow_consumer_closes: self.metrics.slow_consumer_closes.get(),
             misbehaviours: self.misbehaviours.load(Ordering::Relaxed),
             recoveries: self.recoveries.load(Ordering::Relaxed),
             last_recovery_us: self.last_recovery_us.load(Ordering::Relaxed),

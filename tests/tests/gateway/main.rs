@@ -14,6 +14,7 @@ mod close;
 mod echo;
 mod http;
 mod isolation;
+mod metrics;
 mod protocol;
 mod reload;
 mod rfc6455;
