@@ -142,6 +142,12 @@ impl Apps {
         apps.values().map(|a| a.handle.clone()).collect()
     }
 
+    /// The static files served at the root, if an app has them.
+    pub(crate) fn static_files(&self) -> Option<crate::config::StaticSource> {
+        let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.values().find_map(|a| a.config.static_files.clone())
+    }
+
     /// Every app's name, route and counters, in name order.
     pub(crate) fn summaries(&self) -> Vec<(String, String, crate::AppStatsSnapshot)> {
         let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);

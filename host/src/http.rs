@@ -220,6 +220,12 @@ pub(crate) async fn handle(
         }
     }
     let Some(app) = shared.apps.route(req.uri().path()) else {
+        let head = req.method() == Method::HEAD;
+        if (head || req.method() == Method::GET)
+            && let Some(files) = shared.apps.static_files()
+        {
+            return Ok(crate::static_files::serve(&files, req.uri().path(), head).await);
+        }
         return Ok(text(
             StatusCode::NOT_FOUND,
             "no app is served at this path\n",

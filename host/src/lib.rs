@@ -14,6 +14,7 @@
 //! - `heartbeat`: when to ping a connection and when to give up on it.
 //! - `tls`: the rustls acceptor for `wss://`.
 //! - `metrics`: Prometheus metrics, served at `/metrics`.
+//! - `static_files`: an app's static files (the demo's chat page).
 //! - `close`: close codes a server may send.
 //! - `apps`: the set of running apps, and applying a new config to them.
 //! - [`reload`]: watching plugin files and handing new versions to their apps.
@@ -32,6 +33,7 @@ mod connection;
 mod heartbeat;
 mod http;
 mod metrics;
+mod static_files;
 mod tls;
 
 pub use app::stats::AppStatsSnapshot;

@@ -124,6 +124,21 @@ async fn without_a_config_the_demo_serves_chat_and_echo_and_sigterm_closes_1001(
     echo.send(Message::text("ping")).await.unwrap();
     assert_eq!(next_text(&mut echo).await, "ping");
 
+    // The chat page is served at the root.
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut tcp,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut page = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut tcp, &mut page)
+        .await
+        .unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("<title>wsgate chat</title>"), "{page}");
+
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -26,6 +26,7 @@ async fn main() {
         route: "/ws".into(),
         plugin: PluginSource::File(path.clone()),
         limits: Limits::default(),
+        static_files: None,
     };
     let gw = TestGateway::start(vec![app]).await;
     gw.gateway.watch_plugins().unwrap();

@@ -43,6 +43,7 @@ pub fn app(name: &str, route: &str, plugin: &str) -> AppConfig {
         route: route.into(),
         plugin: PluginSource::File(PathBuf::from(plugin)),
         limits: Limits::default(),
+        static_files: None,
     }
 }
 

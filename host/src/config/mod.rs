@@ -61,6 +61,17 @@ pub struct AppConfig {
     pub plugin: PluginSource,
     /// The limits the app runs under.
     pub limits: Limits,
+    /// Files served at the gateway's root (`static`); at most one app has them.
+    pub static_files: Option<StaticSource>,
+}
+
+/// Where an app's static files come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StaticSource {
+    /// A folder (`static = "dir"`, relative to the config file).
+    Dir(PathBuf),
+    /// Files built into the gateway binary (the demo's chat page): (name, bytes).
+    Embedded(&'static [(&'static str, &'static [u8])]),
 }
 
 /// Where a plugin's component comes from.
@@ -130,6 +141,8 @@ struct RawApp {
     name: Spanned<String>,
     route: Spanned<String>,
     plugin: Spanned<String>,
+    #[serde(rename = "static")]
+    static_dir: Option<Spanned<String>>,
     limits: Option<RawLimits>,
 }
 
@@ -233,6 +246,18 @@ impl Config {
                     ),
                 ));
             }
+            if config.static_files.is_some()
+                && let Some(other) = apps.iter().find(|a| a.static_files.is_some())
+                && let Some(dir) = &app.static_dir
+            {
+                return Err(loc.at(
+                    dir,
+                    format!(
+                        "`static`: app {:?} serves static files already; only one app may",
+                        other.name
+                    ),
+                ));
+            }
             apps.push(config);
         }
         Ok(Self {
@@ -255,8 +280,9 @@ impl Config {
                     bytes,
                 },
                 limits: Limits::default(),
+                static_files: None,
             };
-        Self {
+        let mut demo = Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             apps: vec![
                 app(
@@ -273,9 +299,28 @@ impl Config {
                 ),
             ],
             server: ServerSettings::default(),
-        }
+        };
+        demo.apps[0].static_files = Some(StaticSource::Embedded(DEMO_PAGE));
+        demo
     }
 }
+
+/// The demo's chat page (`plugins/chat/static`), served at `/`.
+#[cfg(feature = "demo")]
+const DEMO_PAGE: &[(&str, &[u8])] = &[
+    (
+        "index.html",
+        include_bytes!("../../../plugins/chat/static/index.html"),
+    ),
+    (
+        "chat.css",
+        include_bytes!("../../../plugins/chat/static/chat.css"),
+    ),
+    (
+        "chat.js",
+        include_bytes!("../../../plugins/chat/static/chat.js"),
+    ),
+];
 
 fn validate_app(
     loc: &Locator<'_>,
@@ -333,6 +378,13 @@ fn validate_app(
         route: route.clone(),
         plugin: PluginSource::File(base.join(plugin)),
         limits: limits::resolve(loc, global, app.limits.as_ref())?,
+        static_files: match &app.static_dir {
+            Some(dir) if dir.get_ref().trim().is_empty() => {
+                return Err(loc.at(dir, "`static` must be the path of a folder"));
+            }
+            Some(dir) => Some(StaticSource::Dir(base.join(dir.get_ref()))),
+            None => None,
+        },
     })
 }
 
@@ -516,6 +568,25 @@ mod tests {
             let err = parse(&format!("{bad}{ONE_APP}")).err().unwrap_or_default();
             assert!(err.contains(expected), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn one_app_at_most_serves_static_files() {
+        let with_static =
+            "[[app]]\nname = \"a\"\nroute = \"/a\"\nplugin = \"a.wasm\"\nstatic = \"site\"\n";
+        let config = parse(with_static).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.apps[0].static_files,
+            Some(StaticSource::Dir(PathBuf::from("/etc/wsgate/site")))
+        );
+        let twice = format!(
+            "{with_static}[[app]]\nname = \"b\"\nroute = \"/b\"\nplugin = \"b.wasm\"\nstatic = \"other\"\n"
+        );
+        let err = parse(&twice).err().unwrap_or_default();
+        assert!(
+            err.contains("10:10: `static`: app \"a\" serves static files already"),
+            "{err}"
+        );
     }
 
     #[test]

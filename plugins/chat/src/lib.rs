@@ -6,6 +6,7 @@
 //! | `{"type":"join","username":"Alice"}` | `{"type":"join","user":"Alice"}` |
 //! | `{"type":"message","text":"hi"}` or plain text `hi` | `{"type":"message","user":"Alice","text":"hi"}` |
 //! | *(disconnects)* | `{"type":"leave","user":"Alice"}` |
+//! | `{"type":"who"}` | the sender only: `{"type":"users","users":["Alice"],"anonymous":2}` |
 //!
 //! Users who have not joined are `Anonymous`. Text that is not a JSON object is a chat
 //! message as it stands; a JSON object must be one of the two shapes above. Bad input

@@ -17,6 +17,9 @@ pub const ANONYMOUS: &str = "Anonymous";
 #[derive(Default, Serialize, Deserialize)]
 pub struct Chat {
     pub(crate) users: BTreeMap<ConnectionId, String>,
+    /// Open connections, joined or not.
+    #[serde(default)]
+    pub(crate) connected: usize,
 }
 
 /// What a client may send as a JSON object.
@@ -25,17 +28,33 @@ pub struct Chat {
 enum Incoming {
     Join { username: String },
     Message { text: String },
+    Who {},
 }
 
 /// What the room sends.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Outgoing<'a> {
-    Welcome { message: &'a str },
-    Join { user: &'a str },
-    Message { user: &'a str, text: &'a str },
-    Leave { user: &'a str },
-    Error { message: &'a str },
+    Welcome {
+        message: &'a str,
+    },
+    Join {
+        user: &'a str,
+    },
+    Message {
+        user: &'a str,
+        text: &'a str,
+    },
+    Leave {
+        user: &'a str,
+    },
+    Error {
+        message: &'a str,
+    },
+    Users {
+        users: Vec<&'a str>,
+        anonymous: usize,
+    },
 }
 
 impl Outgoing<'_> {
@@ -49,6 +68,7 @@ impl Outgoing<'_> {
 enum Request {
     Join(String),
     Say(String),
+    Who,
 }
 
 fn parse(text: String) -> Result<Request, String> {
@@ -58,6 +78,7 @@ fn parse(text: String) -> Result<Request, String> {
     match serde_json::from_str::<Incoming>(&text) {
         Ok(Incoming::Join { username }) => Ok(Request::Join(username)),
         Ok(Incoming::Message { text }) => Ok(Request::Say(text)),
+        Ok(Incoming::Who {}) => Ok(Request::Who),
         // Not JSON at all: a chat message that happens to start with '{'.
         Err(e) if e.is_syntax() || e.is_eof() => Ok(Request::Say(text)),
         Err(e) => Err(format!(
@@ -101,6 +122,14 @@ impl Chat {
 
     fn handle(&mut self, conn: ConnectionId, text: String) -> Result<Command, String> {
         match parse(text)? {
+            Request::Who => {
+                let users: Vec<&str> = self.users.values().map(String::as_str).collect();
+                let anonymous = self.connected.saturating_sub(users.len());
+                Ok(Command::send(
+                    conn,
+                    Outgoing::Users { users, anonymous }.to_json(),
+                ))
+            }
             Request::Join(name) => {
                 check_username(&name)?;
                 if let Some(current) = self.users.get(&conn) {
@@ -125,6 +154,7 @@ impl Plugin for Chat {
     wsgate_plugin::serde_state!();
 
     fn on_connect(&mut self, conn: ConnectionId) -> Vec<Command> {
+        self.connected += 1;
         let welcome = Outgoing::Welcome {
             message: "Connected!",
         };
@@ -147,6 +177,7 @@ impl Plugin for Chat {
     }
 
     fn on_close(&mut self, conn: ConnectionId, _code: u16, _reason: String) -> Vec<Command> {
+        self.connected = self.connected.saturating_sub(1);
         let name = self.users.remove(&conn);
         let user = name.as_deref().unwrap_or(ANONYMOUS);
         vec![Command::broadcast(Outgoing::Leave { user }.to_json())]

@@ -181,3 +181,27 @@ fn users_survive_snapshot_and_restore() {
     );
     assert!(new.restore(b"not a snapshot").is_err());
 }
+
+#[test]
+fn who_lists_the_joined_users_and_counts_the_others_to_the_sender_only() {
+    let mut chat = Chat::default();
+    chat.on_connect(A);
+    chat.on_connect(B);
+    chat.on_connect(ConnectionId(3));
+    chat.on_message(A, r#"{"type":"join","username":"Alice"}"#.into());
+    assert_eq!(
+        chat.on_message(B, r#"{"type":"who"}"#.into()),
+        [Command::send(
+            B,
+            r#"{"type":"users","users":["Alice"],"anonymous":2}"#
+        )]
+    );
+    chat.on_close(ConnectionId(3), 1000, String::new());
+    assert_eq!(
+        chat.on_message(B, r#"{"type":"who"}"#.into()),
+        [Command::send(
+            B,
+            r#"{"type":"users","users":["Alice"],"anonymous":1}"#
+        )]
+    );
+}

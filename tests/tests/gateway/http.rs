@@ -138,3 +138,50 @@ async fn readyz_lists_the_apps_and_flips_to_503_when_one_fails() {
     assert_eq!(body["apps"][1]["ready"], false);
     assert_eq!(body["apps"][0]["ready"], true);
 }
+
+#[tokio::test]
+async fn static_files_are_served_with_their_type_and_nothing_outside_their_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let site = root.path().join("site");
+    std::fs::create_dir_all(site.join("sub")).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>hi</h1>").unwrap();
+    std::fs::write(site.join("style.css"), "h1 {}").unwrap();
+    std::fs::write(site.join("sub/index.html"), "sub").unwrap();
+    std::fs::write(root.path().join("secret.txt"), "secret").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root.path().join("secret.txt"), site.join("link.txt")).unwrap();
+    let mut echo = app("echo", "/echo", plugins::ECHO);
+    echo.static_files = Some(wsgate::config::StaticSource::Dir(site));
+    let gw = TestGateway::start(vec![echo]).await;
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+
+    let index = raw_http(gw.addr, &get("/")).await;
+    assert_eq!(status_of(&index), 200, "{index}");
+    assert!(
+        index.contains("content-type: text/html; charset=utf-8"),
+        "{index}"
+    );
+    assert!(index.ends_with("<h1>hi</h1>"), "{index}");
+    let css = raw_http(gw.addr, &get("/style.css")).await;
+    assert!(
+        css.contains("content-type: text/css; charset=utf-8"),
+        "{css}"
+    );
+    assert!(raw_http(gw.addr, &get("/sub/")).await.ends_with("sub"));
+    for path in [
+        "/missing.html",
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/sub/..%2f..%2fsecret.txt",
+        "/link.txt",
+        "/sub",
+    ] {
+        let response = raw_http(gw.addr, &get(path)).await;
+        assert_eq!(status_of(&response), 404, "{path}: {response}");
+        assert!(!response.contains("secret"), "{path}");
+    }
+    // The app's own route is still the WebSocket endpoint.
+    let mut client = gw.connect("/echo").await;
+    client.send_text("hi").await;
+    assert_eq!(client.recv_text().await, "hi");
+}

@@ -20,6 +20,7 @@ fn copied(plugin: &str, route: &str) -> (tempfile::TempDir, PathBuf, AppConfig) 
         route: route.into(),
         plugin: PluginSource::File(path.clone()),
         limits: Limits::default(),
+        static_files: None,
     };
     (dir, path, app)
 }

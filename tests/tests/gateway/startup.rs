@@ -12,6 +12,7 @@ fn start_with(plugin: PathBuf) -> String {
             route: "/b".into(),
             plugin: PluginSource::File(plugin),
             limits: Limits::default(),
+            static_files: None,
         }],
         ..Config::default()
     };
