@@ -19,11 +19,13 @@
 //! - `apps`: the set of running apps, and applying a new config to them.
 //! - [`reload`]: watching plugin files and handing new versions to their apps.
 //! - [`server`]: the accept loop, start-up and shutdown ([`Gateway`]).
+//! - [`scaffold`]: `wsgate new`, a plugin crate from a template.
 
 pub mod check;
 pub mod config;
 pub mod plugin;
 pub mod reload;
+pub mod scaffold;
 pub mod server;
 
 mod app;

@@ -1,8 +1,9 @@
 //! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR] [--no-watch]`
-//! and `wsgate check [--config FILE]`, with `--log-format pretty|json`.
+//! `wsgate check [--config FILE]` and `wsgate new NAME [--sdk DIR]`, with
+//! `--log-format pretty|json`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::io::IsTerminal as _;
 
@@ -44,6 +45,16 @@ enum Command {
         #[arg(long)]
         no_watch: bool,
     },
+    /// Create a plugin crate NAME in the current folder: the SDK dependency, a
+    /// ten-line handler with a unit test, and a config that serves it.
+    New {
+        /// The plugin's (crate's) name.
+        name: String,
+        /// The wsgate-plugin SDK folder to depend on (default: the one this
+        /// gateway was built with).
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
     /// Load the config and every app's plugin without serving; print one line per
     /// app and exit 0 if every app would start, 1 otherwise.
     Check {
@@ -66,6 +77,14 @@ fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Check { config } => check(config),
+        Command::New { name, sdk } => {
+            let sdk = sdk.unwrap_or_else(wsgate::scaffold::bundled_sdk);
+            let dir = wsgate::scaffold::new_plugin(Path::new("."), &name, &sdk)?;
+            println!("created {}: build it with", dir.display());
+            println!("  cd {name} && cargo build --release --target wasm32-wasip2");
+            println!("then serve it with `wsgate serve --config {name}/wsgate.toml`");
+            Ok(())
+        }
         Command::Serve {
             config,
             listen,

@@ -320,3 +320,88 @@ async fn json_logs_are_one_object_per_line() {
         serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert!(parsed["fields"]["message"].is_string(), "{parsed}");
 }
+
+/// `cargo ARGS` in `dir`, clean of the outer build's settings; panics unless it works.
+fn cargo(dir: &std::path::Path, args: &[&str], target_dir: Option<&std::path::Path>) {
+    let mut cmd =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir).args(args);
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(target_dir) = target_dir {
+        cmd.env("CARGO_TARGET_DIR", target_dir);
+    }
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "cargo {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn new_makes_a_plugin_that_tests_builds_and_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = wsgate(&["new", "hello-plugin"]);
+    cmd.current_dir(dir.path()).stdout(Stdio::piped());
+    let output = tokio::time::timeout(TIMEOUT, cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let crate_dir = dir.path().join("hello-plugin");
+    for file in ["Cargo.toml", "src/lib.rs", "wsgate.toml"] {
+        assert!(crate_dir.join(file).is_file(), "{file}");
+    }
+    let again = tokio::time::timeout(TIMEOUT, {
+        let mut cmd = wsgate(&["new", "hello-plugin"]);
+        cmd.current_dir(dir.path());
+        cmd.output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an existing folder is not overwritten"
+    );
+
+    // Its unit test passes natively (sharing a target folder across runs), and it
+    // builds as a component that `wsgate check` accepts.
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/new-plugin-test");
+    cargo(&crate_dir, &["test", "--quiet"], Some(&shared));
+    cargo(
+        &crate_dir,
+        &["build", "--release", "--quiet", "--target", "wasm32-wasip2"],
+        None,
+    );
+    let config = crate_dir.join("wsgate.toml");
+    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("ok     hello-plugin  /hello-plugin"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn new_refuses_a_name_that_is_not_a_crate_name() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
+        .args(["new", "../evil"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a valid plugin name"));
+}
