@@ -32,6 +32,8 @@ pub(crate) type Body = Full<Bytes>;
 /// tracker of open WebSocket connections.
 pub(crate) struct Shared {
     pub(crate) apps: Apps,
+    /// The gateway's endpoints are on `admin_listen`, not on the main port.
+    pub(crate) admin_separate: bool,
     pub(crate) next_conn: AtomicU64,
     pub(crate) connections: TaskTracker,
 }
@@ -198,26 +200,44 @@ fn readiness(shared: &Shared) -> Response<Body> {
     json(status, &serde_json::json!({"ready": ready, "apps": apps}))
 }
 
+/// The gateway's own endpoints: `/healthz`, `/readyz`, `/metrics`.
+fn admin_endpoint(req: &Request<Incoming>, shared: &Shared) -> Option<Response<Body>> {
+    if req.method() != Method::GET {
+        return None;
+    }
+    match req.uri().path() {
+        "/healthz" => Some(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        "/readyz" => Some(readiness(shared)),
+        "/metrics" => {
+            let mut response = text(StatusCode::OK, shared.apps.metrics.render());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Some(response)
+        }
+        _ => None,
+    }
+}
+
+/// Answers one request on the `admin_listen` address: the gateway's endpoints only.
+pub(crate) async fn handle_admin(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Body>, Infallible> {
+    Ok(admin_endpoint(&req, &shared).unwrap_or_else(|| text(StatusCode::NOT_FOUND, "not found\n")))
+}
+
 /// Answers one HTTP request.
 pub(crate) async fn handle(
     mut req: Request<Incoming>,
     shared: Arc<Shared>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
-    if req.method() == Method::GET {
-        match req.uri().path() {
-            "/healthz" => return Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-            "/readyz" => return Ok(readiness(&shared)),
-            "/metrics" => {
-                let mut response = text(StatusCode::OK, shared.apps.metrics.render());
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                return Ok(response);
-            }
-            _ => {}
-        }
+    if !shared.admin_separate
+        && let Some(response) = admin_endpoint(&req, &shared)
+    {
+        return Ok(response);
     }
     let Some(app) = shared.apps.route(req.uri().path()) else {
         let head = req.method() == Method::HEAD;

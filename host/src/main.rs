@@ -174,8 +174,36 @@ fn serve(
         let addr = listener
             .local_addr()
             .context("cannot read the listening address")?;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        if let Some(admin) = config.server.admin_listen {
+            let admin_listener = tokio::net::TcpListener::bind(admin)
+                .await
+                .with_context(|| format!("cannot listen on {admin} (admin_listen)"))?;
+            let admin_addr = admin_listener
+                .local_addr()
+                .context("cannot read the admin address")?;
+            tracing::info!("metrics and health on http://{admin_addr}");
+            let gateway = gateway.clone();
+            let mut stopping = stopping.clone();
+            tokio::spawn(async move {
+                let _ = gateway
+                    .serve_admin(admin_listener, async move {
+                        let _ = stopping.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+            });
+        }
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let mut stopping = stopping;
         tracing::info!("listening on ws://{addr}");
-        gateway.serve(listener, shutdown_signal()).await?;
+        gateway
+            .serve(listener, async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            })
+            .await?;
         tracing::info!("stopped");
         Ok(())
     })

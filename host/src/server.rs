@@ -82,6 +82,7 @@ impl Gateway {
         let apps = Apps::start(engine, config, Arc::default())?;
         let shared = Arc::new(Shared {
             apps,
+            admin_separate: config.server.admin_listen.is_some(),
             next_conn: AtomicU64::new(1),
             connections: TaskTracker::new(),
         });
@@ -138,6 +139,45 @@ impl Gateway {
             tracing::warn!("{e}");
         }
         Ok(changes)
+    }
+
+    /// Serves the gateway's endpoints (`/metrics`, `/healthz`, `/readyz`) on
+    /// `listener` (the config's `admin_listen`) until `shutdown` completes.
+    ///
+    /// # Errors
+    /// Never at present, as [`Gateway::serve`].
+    pub async fn serve_admin(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, remote)) => {
+                        let shared = self.shared.clone();
+                        let timeout = self.settings.handshake_timeout;
+                        tokio::spawn(async move {
+                            let service = service_fn(move |req| http::handle_admin(req, shared.clone()));
+                            let served = http1::Builder::new()
+                                .timer(TokioTimer::new())
+                                .header_read_timeout(timeout)
+                                .serve_connection(TokioIo::new(tcp), service)
+                                .await;
+                            if let Err(e) = served {
+                                tracing::debug!(%remote, "admin connection ended: {e}");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("admin accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
     }
 
     /// The counters of app `name`, or `None` if no app has that name.

@@ -405,3 +405,73 @@ fn new_refuses_a_name_that_is_not_a_crate_name() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a valid plugin name"));
 }
+
+async fn http_get(addr: &str, path: &str) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, request.as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut tcp, &mut response)
+        .await
+        .unwrap();
+    response
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn admin_listen_moves_metrics_and_health_off_the_main_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    let text = format!(
+        "admin_listen = \"127.0.0.1:0\"\n[[app]]\nname = \"e\"\nroute = \"/e\"\nplugin = {:?}\n",
+        env!("WSGATE_DEMO_ECHO_WASM")
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = wsgate(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let (mut admin, mut main) = (None, None);
+    tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some((_, a)) = line.split_once("metrics and health on http://") {
+                admin = Some(a.trim().to_owned());
+            }
+            if let Some((_, a)) = line.split_once("listening on ws://") {
+                main = Some(a.trim().to_owned());
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (admin, main) = (admin.unwrap(), main.unwrap());
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let metrics = http_get(&admin, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("wsgate_connections_open"), "{metrics}");
+    assert!(
+        http_get(&admin, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        http_get(&admin, "/e").await.starts_with("HTTP/1.1 404"),
+        "apps are not on the admin port"
+    );
+    assert!(
+        http_get(&main, "/metrics")
+            .await
+            .starts_with("HTTP/1.1 404"),
+        "nor metrics on the main port"
+    );
+    child.kill().await.unwrap();
+}

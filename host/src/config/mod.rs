@@ -130,6 +130,7 @@ struct RawConfig {
     max_header_bytes: Option<Spanned<Size>>,
     drain_timeout_ms: Option<Spanned<u64>>,
     tls: Option<Spanned<RawTls>>,
+    admin_listen: Option<Spanned<String>>,
     limits: Option<RawLimits>,
     #[serde(default)]
     app: Vec<Spanned<RawApp>>,
@@ -224,6 +225,7 @@ impl Config {
                 max_header_bytes: raw.max_header_bytes.as_ref(),
                 drain_timeout_ms: raw.drain_timeout_ms.as_ref(),
                 tls: raw.tls.as_ref(),
+                admin_listen: raw.admin_listen.as_ref(),
             },
             base,
         )?;

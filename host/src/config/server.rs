@@ -40,6 +40,9 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// `tls`: serve TLS (`wss://`) with this certificate and key. Default: plain TCP.
     pub tls: Option<TlsFiles>,
+    /// `admin_listen`: serve `/metrics`, `/healthz` and `/readyz` on this address
+    /// (plain HTTP) instead of the main port. Default: on the main port.
+    pub admin_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServerSettings {
@@ -49,6 +52,7 @@ impl Default for ServerSettings {
             max_header_bytes: 16 << 10,
             drain_timeout: Duration::from_secs(10),
             tls: None,
+            admin_listen: None,
         }
     }
 }
@@ -67,6 +71,7 @@ pub(crate) struct RawServer<'a> {
     pub(crate) max_header_bytes: Option<&'a Spanned<Size>>,
     pub(crate) drain_timeout_ms: Option<&'a Spanned<u64>>,
     pub(crate) tls: Option<&'a Spanned<RawTls>>,
+    pub(crate) admin_listen: Option<&'a Spanned<String>>,
 }
 
 fn millis(
@@ -117,6 +122,15 @@ pub(crate) fn resolve(
             cert: base.join(&t.cert),
             key: base.join(&t.key),
         });
+    }
+    if let Some(admin) = raw.admin_listen {
+        let text = admin.get_ref();
+        settings.admin_listen = Some(text.parse().map_err(|_| {
+            loc.at(
+                admin,
+                format!("`admin_listen` must be an IP address and port such as \"127.0.0.1:9000\", not {text:?}"),
+            )
+        })?);
     }
     Ok(settings)
 }
