@@ -18,6 +18,7 @@ const SWAPS: usize = 20;
 
 #[tokio::main]
 async fn main() {
+    wsgate_tests::init_logs_at("warn");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chat.wasm");
     std::fs::copy(plugins::CHAT, &path).unwrap();

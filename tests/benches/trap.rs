@@ -22,6 +22,7 @@ fn median(mut v: Vec<Duration>) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    wsgate_tests::init_logs_at("warn");
     let mut hostile = app("hostile", "/h", plugins::HOSTILE);
     // Do not let the breaker trip: this measures recovery, not the crash loop.
     hostile.limits.crash_loop.traps = 1_000_000;

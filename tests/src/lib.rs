@@ -49,10 +49,16 @@ pub fn app(name: &str, route: &str, plugin: &str) -> AppConfig {
 
 /// Shows the gateway's logs of the running test (only when it fails).
 pub fn init_logs() {
+    init_logs_at("wsgate=debug");
+}
+
+/// Logs at `filter` unless `RUST_LOG` says otherwise; the first call wins (benchmarks
+/// call it with `warn` before starting a gateway).
+pub fn init_logs_at(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("wsgate=debug")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_test_writer()
         .try_init();
