@@ -1,4 +1,4 @@
-//! Builds the demo plugins (chat, echo) that `wsgate serve` embeds when it runs without
+//! Builds the demo plugins (chat, echo, relay) that `wsgate serve` embeds when it runs without
 //! a config file (feature `demo`, on by default).
 #![allow(clippy::panic, reason = "a build script reports failure by panicking")]
 
@@ -12,8 +12,8 @@ fn main() {
     let manifest =
         std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let workspace = manifest.parent().unwrap_or(&manifest).to_path_buf();
-    let paths = plugins::build(&workspace, &["chat", "echo"]);
-    for (name, path) in ["CHAT", "ECHO"].iter().zip(paths) {
+    let paths = plugins::build(&workspace, &["chat", "echo", "relay"]);
+    for (name, path) in ["CHAT", "ECHO", "RELAY"].iter().zip(paths) {
         println!("cargo:rustc-env=WSGATE_DEMO_{name}_WASM={}", path.display());
     }
 }

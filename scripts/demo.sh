@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and starts the gateway with its built-in demo: the chat plugin at
-# ws://localhost:8000/ws and the echo plugin at ws://localhost:8000/echo.
+# Builds and starts the gateway with its built-in demo: the chat page at
+# http://localhost:8000/ (the chat plugin at ws://localhost:8000/ws), the echo plugin
+# at ws://localhost:8000/echo and the relay plugin at ws://localhost:8000/relay.
 # Needs only Rust (rustup). The first build takes a few minutes (wasmtime).
 # Extra arguments go to `wsgate serve` (for example `--listen 0.0.0.0:8000`).
 set -euo pipefail

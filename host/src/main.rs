@@ -32,7 +32,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the apps of a config file (without one: the built-in demo, chat at /ws
-    /// and echo at /echo on 127.0.0.1:8000).
+    /// with its page at /, echo at /echo and relay at /relay on 127.0.0.1:8000).
     Serve {
         /// The config file (TOML).
         #[arg(long, value_name = "FILE")]
@@ -128,7 +128,9 @@ fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
 
 #[cfg(feature = "demo")]
 fn demo() -> anyhow::Result<Config> {
-    tracing::info!("no --config given: using the built-in demo (chat at /ws, echo at /echo)");
+    tracing::info!(
+        "no --config given: using the built-in demo (chat at /ws and its page at /, echo at /echo, relay at /relay)"
+    );
     Ok(Config::demo())
 }
 

@@ -275,7 +275,7 @@ async fn check_reports_each_app_and_exits_0_when_all_would_start() {
     let (code, stdout) = run(&["check"]).await;
     assert_eq!(code, Some(0), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines.len(), 3, "{stdout}");
     assert!(
         lines[0].starts_with("ok     chat  /ws  embedded:chat  (compiled in"),
         "{stdout}"

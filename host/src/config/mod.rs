@@ -269,8 +269,9 @@ impl Config {
         })
     }
 
-    /// The demo: the chat plugin at `/ws` and the echo plugin at `/echo` on
-    /// `127.0.0.1:8000`, both built into the binary.
+    /// The demo: the chat plugin at `/ws` (and its page at `/`), the echo plugin at
+    /// `/echo` and the relay plugin at `/relay`, on `127.0.0.1:8000`, all built into
+    /// the binary.
     #[cfg(feature = "demo")]
     pub fn demo() -> Self {
         let app =
@@ -298,6 +299,12 @@ impl Config {
                     "/echo",
                     "echo",
                     include_bytes!(env!("WSGATE_DEMO_ECHO_WASM")),
+                ),
+                app(
+                    "relay",
+                    "/relay",
+                    "relay",
+                    include_bytes!(env!("WSGATE_DEMO_RELAY_WASM")),
                 ),
             ],
             server: ServerSettings::default(),

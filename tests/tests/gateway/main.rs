@@ -16,6 +16,7 @@ mod http;
 mod isolation;
 mod metrics;
 mod protocol;
+mod relay;
 mod reload;
 mod rfc6455;
 mod sandbox;
