@@ -151,33 +151,24 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return Ok(()),
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, remote)) => {
-                        let shared = self.shared.clone();
-                        let timeout = self.settings.handshake_timeout;
-                        tokio::spawn(async move {
-                            let service = service_fn(move |req| http::handle_admin(req, shared.clone()));
-                            let served = http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(timeout)
-                                .serve_connection(TokioIo::new(tcp), service)
-                                .await;
-                            if let Err(e) = served {
-                                tracing::debug!(%remote, "admin connection ended: {e}");
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!("admin accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
+        let shared = self.shared.clone();
+        let timeout = self.settings.handshake_timeout;
+        accept_until(&listener, shutdown, |tcp, remote| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| http::handle_admin(req, shared.clone()));
+                let served = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(timeout)
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+                if let Err(e) = served {
+                    tracing::debug!(%remote, "admin connection ended: {e}");
+                }
+            });
+        })
+        .await;
+        Ok(())
     }
 
     /// The counters of app `name`, or `None` if no app has that name.
@@ -186,7 +177,8 @@ impl Gateway {
     }
 
     /// Serves `listener` until `shutdown` completes; then stops accepting, closes every
-    /// connection with 1001 "going away", and waits up to 10 s for them to finish.
+    /// connection with 1001 "going away", and waits up to `drain_timeout_ms` (10 s by
+    /// default) for them to finish.
     ///
     /// # Errors
     /// Never at present; the `Result` leaves room for listener errors that are fatal.
@@ -195,38 +187,27 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, remote)) => {
-                        let _ = tcp.set_nodelay(true);
-                        let shared = self.shared.clone();
-                        let settings = self.settings.clone();
-                        let tls = self.tls.clone();
-                        tokio::spawn(async move {
-                            match tls {
-                                None => serve_http(tcp, remote, shared, &settings).await,
-                                Some(tls) => {
-                                    match tokio::time::timeout(settings.handshake_timeout, tls.accept(tcp)).await {
-                                        Ok(Ok(stream)) => serve_http(stream, remote, shared, &settings).await,
-                                        Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
-                                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                                    }
-                                }
-                            }
-                        });
+        accept_until(&listener, shutdown, |tcp, remote| {
+            let _ = tcp.set_nodelay(true);
+            let shared = self.shared.clone();
+            let settings = self.settings.clone();
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    None => serve_http(tcp, remote, shared, &settings).await,
+                    Some(tls) => {
+                        match tokio::time::timeout(settings.handshake_timeout, tls.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(stream)) => serve_http(stream, remote, shared, &settings).await,
+                            Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                        }
                     }
-                    Err(e) => {
-                        // Out of file descriptors, or a connection reset before accept:
-                        // back off a little instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
+                }
+            });
+        })
+        .await;
         tracing::info!("shutting down: closing every connection with 1001");
         drop(listener);
         for app in self.shared.apps.handles() {
@@ -246,6 +227,29 @@ impl Gateway {
             tracing::warn!("some connections did not close within the drain timeout ({drain:?})");
         }
         Ok(())
+    }
+}
+
+/// Accepts connections on `listener`, handing each to `serve`, until `shutdown`
+/// completes. An accept error (out of file descriptors, a connection reset before
+/// accept) backs off a little instead of spinning.
+async fn accept_until(
+    listener: &TcpListener,
+    shutdown: impl Future<Output = ()>,
+    mut serve: impl FnMut(tokio::net::TcpStream, SocketAddr),
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, remote)) => serve(tcp, remote),
+                Err(e) => {
+                    tracing::warn!("accept failed on {:?}: {e}", listener.local_addr().ok());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
     }
 }
 
