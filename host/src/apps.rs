@@ -28,6 +28,8 @@ pub(crate) struct RunningApp {
 pub(crate) struct Apps {
     engine: PluginEngine,
     pub(crate) metrics: Arc<Metrics>,
+    /// Held for the whole of a config apply, so that two never interleave.
+    applying: Mutex<()>,
     apps: Mutex<BTreeMap<String, RunningApp>>,
     pub(crate) routes: Routes,
 }
@@ -118,6 +120,7 @@ impl Apps {
         Ok(Self {
             engine,
             metrics,
+            applying: Mutex::new(()),
             apps: Mutex::new(apps),
             routes: RwLock::new(routes),
         })
@@ -196,18 +199,29 @@ impl Apps {
     /// Blocking (it compiles): call it off the async runtime.
     pub(crate) fn apply(&self, config: &Config) -> Result<ConfigChanges, StartError> {
         let since = Instant::now();
-        let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+        // One apply at a time; readers of the apps are not held up meanwhile.
+        let _applying = self.applying.lock().unwrap_or_else(PoisonError::into_inner);
+        let running: HashMap<String, (PluginSource, u64)> = {
+            let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+            apps.iter()
+                .map(|(name, a)| {
+                    (
+                        name.clone(),
+                        (a.config.plugin.clone(), a.handle.stats.plugin_hash()),
+                    )
+                })
+                .collect()
+        };
 
-        // Prepare: compile everything new before touching anything.
+        // Prepare, without the lock: compile everything new before touching anything.
         let mut compiled: HashMap<String, LoadedPlugin> = HashMap::new();
         for app in &config.apps {
-            let current = apps.get(&app.name);
-            let plugin_changed = match current {
+            let plugin_changed = match running.get(&app.name) {
                 None => true,
-                Some(running) => {
-                    running.config.plugin != app.plugin
+                Some((plugin, hash)) => {
+                    *plugin != app.plugin
                         || read_plugin(&app.plugin)
-                            .map(|bytes| content_hash(&bytes) != running.handle.stats.plugin_hash())
+                            .map(|bytes| content_hash(&bytes) != *hash)
                             .unwrap_or(true)
                 }
             };
@@ -216,6 +230,7 @@ impl Apps {
             }
         }
 
+        let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
         let mut changes = ConfigChanges::default();
         let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
         let wanted: BTreeMap<&str, &AppConfig> =

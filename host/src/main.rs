@@ -145,6 +145,7 @@ fn serve(
     watch: bool,
 ) -> anyhow::Result<()> {
     let mut config = load(config_path.clone())?;
+    let file_listen = config.listen;
     if let Some(listen) = listen {
         config.listen = listen;
     }
@@ -166,7 +167,7 @@ fn serve(
             tokio::spawn(reload_on_sighup(
                 gateway.clone(),
                 path,
-                config.listen,
+                (file_listen, config.server.clone()),
                 hangups,
             ));
         }
@@ -217,19 +218,26 @@ fn serve(
 async fn reload_on_sighup(
     gateway: Gateway,
     path: PathBuf,
-    listening: SocketAddr,
+    (listening, running_settings): (SocketAddr, wsgate::config::ServerSettings),
     mut hangups: Hangups,
 ) {
     while hangups.recv().await.is_some() {
         tracing::info!(file = %path.display(), "SIGHUP: reloading the config");
         let gateway = gateway.clone();
         let file = path.clone();
+        let running_settings = running_settings.clone();
         let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let config = Config::load(&file)?;
             if config.listen != listening {
                 tracing::warn!(
-                    "`listen` changed to {}; it applies at the next start (still listening on {listening})",
+                    "`listen` changed to {}; it applies at the next start",
                     config.listen
+                );
+            }
+            if config.server != running_settings {
+                tracing::warn!(
+                    "handshake_timeout_ms, max_header_bytes, drain_timeout_ms, tls or admin_listen changed; \
+                     they apply at the next start"
                 );
             }
             Ok(gateway.reload_config(&config)?)
@@ -270,7 +278,7 @@ fn hangup_signals() -> anyhow::Result<Hangups> {
 async fn reload_on_sighup(
     _gateway: Gateway,
     _path: PathBuf,
-    _listening: SocketAddr,
+    _running: (SocketAddr, wsgate::config::ServerSettings),
     _hangups: Hangups,
 ) {
 }
