@@ -81,6 +81,24 @@ impl PluginInstance {
         })
     }
 
+    /// An instance of `plugin` outside any gateway, logging as app `app`: for
+    /// benchmarks and tools that call hooks directly.
+    ///
+    /// # Errors
+    /// [`PluginError::Instantiate`] if the component's start-up traps or hits a limit.
+    pub fn standalone(plugin: &LoadedPlugin, app: &str, limits: InstanceLimits) -> Result<Self, PluginError> {
+        Self::new(plugin, PluginLog::new(app.into()), limits)
+    }
+
+    /// Calls `on-message` and returns how many commands the plugin answered with
+    /// (they are not run: there is no gateway).
+    ///
+    /// # Errors
+    /// [`HookTrap`] if the hook trapped; the instance is then unusable.
+    pub fn message(&mut self, conn: u64, text: &str) -> Result<usize, HookTrap> {
+        self.on_message(conn, text).map(|commands| commands.len())
+    }
+
     /// Applies new limits from the next hook call on.
     pub(crate) fn set_limits(&mut self, limits: InstanceLimits) {
         self.deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
