@@ -1,7 +1,12 @@
 //! Micro-benchmarks of the plugin layer (criterion): one `on-message` hook call into
 //! the echo plugin with a 32 B and a 4 KiB message, compiling a plugin, and making an
 //! instance. Timings are printed, never asserted.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "a benchmark")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "a benchmark"
+)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -86,7 +86,11 @@ impl PluginInstance {
     ///
     /// # Errors
     /// [`PluginError::Instantiate`] if the component's start-up traps or hits a limit.
-    pub fn standalone(plugin: &LoadedPlugin, app: &str, limits: InstanceLimits) -> Result<Self, PluginError> {
+    pub fn standalone(
+        plugin: &LoadedPlugin,
+        app: &str,
+        limits: InstanceLimits,
+    ) -> Result<Self, PluginError> {
         Self::new(plugin, PluginLog::new(app.into()), limits)
     }
 
