@@ -152,16 +152,13 @@ impl Gateway {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let shared = self.shared.clone();
-        let timeout = self.settings.handshake_timeout;
+        let builder = http1_builder(&self.settings);
         accept_until(&listener, shutdown, |tcp, remote| {
             let shared = shared.clone();
+            let builder = builder.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| http::handle_admin(req, shared.clone()));
-                let served = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(timeout)
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
+                let served = builder.serve_connection(TokioIo::new(tcp), service).await;
                 if let Err(e) = served {
                     tracing::debug!(%remote, "admin connection ended: {e}");
                 }
@@ -253,6 +250,17 @@ async fn accept_until(
     }
 }
 
+/// The HTTP/1.1 settings of every listener: the handshake timeout and the header
+/// size limit.
+fn http1_builder(settings: &ServerSettings) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.handshake_timeout)
+        .max_buf_size(settings.max_header_bytes);
+    builder
+}
+
 /// Serves HTTP/1.1 on one client connection (plain or TLS) until it closes or
 /// upgrades: requests go to [`http::handle`].
 async fn serve_http<IO>(io: IO, remote: SocketAddr, shared: Arc<Shared>, settings: &ServerSettings)
@@ -260,10 +268,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| http::handle(req, shared.clone(), remote));
-    let served = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.handshake_timeout)
-        .max_buf_size(settings.max_header_bytes)
+    let served = http1_builder(settings)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades()
         .await;
