@@ -83,7 +83,10 @@ pub(crate) fn spawn(
     };
     std::thread::Builder::new()
         .name(format!("wsgate-app-{name}"))
-        .spawn(move || actor.run(inbox))
+        .spawn(move || {
+            super::sched::batch_class_for_this_thread();
+            actor.run(inbox);
+        })
         .map_err(|e| PluginError::Instantiate(format!("cannot start the app's thread: {e}")))?;
     Ok(AppHandle {
         name,

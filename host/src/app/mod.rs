@@ -8,6 +8,7 @@
 //! - [`admission`]: connection limits, in all and per IP.
 //! - [`breaker`]: the crash-loop breaker.
 //! - [`stats`]: the app's counters (reloads, traps, open connections).
+//! - [`sched`]: the scheduling class of actor threads.
 
 pub(crate) mod actor;
 pub(crate) mod admission;
@@ -15,6 +16,7 @@ pub(crate) mod breaker;
 pub(crate) mod event;
 pub(crate) mod outbox;
 pub(crate) mod registry;
+pub(crate) mod sched;
 pub(crate) mod stats;
 
 use std::sync::Arc;

@@ -1,0 +1,23 @@
+//! The native tokio-tungstenite baseline server: `/echo` and `/relay`, no WebAssembly.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// The native baseline server the gateway is measured against.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: SocketAddr,
+    /// Read buffer per connection, bytes.
+    #[arg(long, default_value_t = 16 << 10)]
+    read_buffer: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    wsgate_load::baseline::run(cli.listen, cli.read_buffer).await
+}

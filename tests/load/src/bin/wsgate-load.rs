@@ -1,0 +1,302 @@
+//! `wsgate-load`: the load generator and the benchmark runner.
+//!
+//! ```text
+//! wsgate-load echo --addr 127.0.0.1:8000 --path /echo --connections 100 --size 32
+//! wsgate-load broadcast --path /relay --receivers 1000 --rates 1000,2000
+//! wsgate-load connect --path /echo --steps 10000 --processes 2 --server-pid PID
+//! wsgate-load suite            # every server, every scenario (scripts/bench.sh)
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use wsgate_load::broadcast::{self, BroadcastOptions};
+use wsgate_load::client::Target;
+use wsgate_load::connect::{self, ConnectOptions};
+use wsgate_load::echo::{self, EchoOptions};
+use wsgate_load::suite::{self, Scenario, Server, SuiteOptions};
+
+/// Load generator and benchmark runner for wsgate (loopback only).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+/// Where the load goes.
+#[derive(Args)]
+struct TargetArgs {
+    /// Server address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    addr: SocketAddr,
+    /// Route.
+    #[arg(long, default_value = "/echo")]
+    path: String,
+    /// Spread connections over this many source addresses 127.0.0.1, 127.0.0.2, ...
+    #[arg(long, default_value_t = 1)]
+    sources: usize,
+    /// The server's process id, to report its CPU time and memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+impl TargetArgs {
+    fn target(&self) -> anyhow::Result<Target> {
+        Target::new(self.addr, &self.path)
+    }
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Connections send messages and wait for them back.
+    Echo {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Connections.
+        #[arg(long, default_value_t = 100)]
+        connections: usize,
+        /// Message size, bytes.
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+        /// Send binary messages (default: text).
+        #[arg(long)]
+        binary: bool,
+        /// Messages in flight per connection.
+        #[arg(long, default_value_t = 1)]
+        depth: usize,
+        /// Unmeasured warm-up, seconds.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// Measured time, seconds.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One sender, many receivers on a relay route, at rising rates.
+    Broadcast {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Receiving connections.
+        #[arg(long, default_value_t = 1000)]
+        receivers: usize,
+        /// Sender rates to step through, messages per second.
+        #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000,4000")]
+        rates: Vec<f64>,
+        /// Payload size, bytes (at least 13).
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+        /// Unmeasured time per step, seconds.
+        #[arg(long, default_value_t = 0.5)]
+        warmup: f64,
+        /// Measured time per step, seconds.
+        #[arg(long, default_value_t = 2.5)]
+        duration: f64,
+        /// A step fails when p99 latency reaches this, milliseconds.
+        #[arg(long, default_value_t = 50)]
+        max_p99_ms: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open idle connections in steps and hold them.
+    Connect {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Total open connections after each step.
+        #[arg(long, value_delimiter = ',', default_value = "10000")]
+        steps: Vec<usize>,
+        /// Client processes to spread the connections over.
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
+        /// Pause before reading the server's memory, seconds.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// (internal) A `connect` client process.
+    #[command(hide = true)]
+    Hold {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        first: usize,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Run every server through every scenario and print medians and ratios.
+    Suite {
+        /// The wsgate binary.
+        #[arg(long, default_value = "target/release/wsgate")]
+        gateway: PathBuf,
+        /// The native baseline binary.
+        #[arg(long, default_value = "target/release/wsgate-baseline")]
+        baseline: PathBuf,
+        /// The Node ws peer script.
+        #[arg(long, default_value = "tests/load/peer/server.mjs")]
+        node_peer: PathBuf,
+        /// Folder with echo.wasm and relay.wasm.
+        #[arg(long, default_value = "target/plugins/wasm32-wasip2/plugin")]
+        plugins: PathBuf,
+        /// Servers to measure.
+        #[arg(long, value_delimiter = ',', default_value = "gateway,baseline,node")]
+        servers: Vec<Server>,
+        /// Scenarios to run.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "echo32,echo32-pipelined,echo4k,broadcast1k,broadcast10k,idle"
+        )]
+        scenarios: Vec<Scenario>,
+        /// Repetitions.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Warm-up before each measured window, seconds.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// Measured window of echo runs, seconds (broadcast steps take half).
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Pin the servers to this CPU (run the suite itself pinned to another).
+        #[arg(long)]
+        server_cpu: Option<usize>,
+        /// Port the servers listen on.
+        #[arg(long, default_value_t = 9100)]
+        port: u16,
+    },
+}
+
+fn seconds(s: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|e| anyhow::anyhow!("bad duration {s}: {e}"))
+}
+
+fn print<T: serde::Serialize + std::fmt::Debug>(report: &T, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!("{report:#?}");
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // One thread: the load generator is pinned to its own core, and a single-threaded
+    // runtime spends that core on the load, not on moving tasks between threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(mode: Mode) -> anyhow::Result<()> {
+    match mode {
+        Mode::Echo {
+            target,
+            connections,
+            size,
+            binary,
+            depth,
+            warmup,
+            duration,
+            json,
+        } => {
+            let report = echo::run(&EchoOptions {
+                target: target.target()?,
+                connections,
+                size,
+                binary,
+                depth,
+                warmup: seconds(warmup)?,
+                duration: seconds(duration)?,
+                sources: target.sources,
+                server_pid: target.server_pid,
+            })
+            .await?;
+            print(&report, json)
+        }
+        Mode::Broadcast {
+            target,
+            receivers,
+            rates,
+            size,
+            warmup,
+            duration,
+            max_p99_ms,
+            json,
+        } => {
+            let report = broadcast::run(&BroadcastOptions {
+                target: target.target()?,
+                receivers,
+                rates,
+                size,
+                warmup: seconds(warmup)?,
+                duration: seconds(duration)?,
+                sources: target.sources,
+                server_pid: target.server_pid,
+                max_p99: Duration::from_millis(max_p99_ms),
+            })
+            .await?;
+            print(&report, json)
+        }
+        Mode::Connect {
+            target,
+            steps,
+            processes,
+            settle,
+            json,
+        } => {
+            let report = connect::run(&ConnectOptions {
+                target: target.target()?,
+                steps,
+                sources: target.sources,
+                processes,
+                settle: seconds(settle)?,
+                server_pid: target.server_pid,
+            })
+            .await?;
+            print(&report, json)
+        }
+        Mode::Hold {
+            target,
+            first,
+            count,
+        } => connect::hold(&target.target()?, first, count, target.sources).await,
+        Mode::Suite {
+            gateway,
+            baseline,
+            node_peer,
+            plugins,
+            servers,
+            scenarios,
+            reps,
+            warmup,
+            duration,
+            server_cpu,
+            port,
+        } => {
+            let report = suite::run(&SuiteOptions {
+                gateway,
+                baseline,
+                node_peer,
+                plugins,
+                servers,
+                scenarios,
+                reps: reps.max(1),
+                warmup: seconds(warmup)?,
+                duration: seconds(duration)?,
+                server_cpu,
+                port,
+            })
+            .await?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}

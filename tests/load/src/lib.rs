@@ -1,0 +1,17 @@
+//! Load generator, native baseline server and benchmark runner for wsgate.
+//!
+//! - [`client`]: opening client connections from chosen loopback source addresses.
+//! - [`echo`], [`broadcast`], [`connect`]: the load generator's modes.
+//! - [`baseline`]: the native tokio-tungstenite server the gateway is measured against.
+//! - [`suite`]: the one command that runs every server through every scenario.
+//! - [`stats`]: latency histograms and the time window a run measures.
+//! - [`procfs`]: a server process's CPU time and memory, from `/proc`.
+
+pub mod baseline;
+pub mod broadcast;
+pub mod client;
+pub mod connect;
+pub mod echo;
+pub mod procfs;
+pub mod stats;
+pub mod suite;

@@ -1,0 +1,106 @@
+//! A server process's CPU time and resident memory, read from `/proc` (Linux).
+
+use std::sync::OnceLock;
+
+use anyhow::Context;
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`).
+fn ticks_per_second() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU seconds (user + system) process `pid` used so far, all its threads.
+///
+/// # Errors
+/// The process is gone or `/proc` is not readable.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks / ticks_per_second())
+        .with_context(|| format!("unexpected /proc/{pid}/stat"))
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name
+/// (field 2) may hold spaces and parentheses: fields are counted after its last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident memory of process `pid`, in KiB (`VmRSS`).
+///
+/// # Errors
+/// The process is gone or `/proc` is not readable.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// CPU time of a server over a span: read at the start, then at the end.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    pid: u32,
+    start: f64,
+}
+
+impl CpuMeter {
+    /// Starts measuring process `pid`.
+    ///
+    /// # Errors
+    /// As [`cpu_seconds`].
+    pub fn start(pid: u32) -> anyhow::Result<Self> {
+        Ok(Self {
+            pid,
+            start: cpu_seconds(pid)?,
+        })
+    }
+
+    /// CPU seconds used since [`CpuMeter::start`].
+    ///
+    /// # Errors
+    /// As [`cpu_seconds`].
+    pub fn used(&self) -> anyhow::Result<f64> {
+        Ok(cpu_seconds(self.pid)? - self.start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_command_name() {
+        let line = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0";
+        assert_eq!(parse_cpu_ticks(line), Some(325.0));
+    }
+
+    #[test]
+    fn this_process_has_memory_and_cpu_time() {
+        let pid = std::process::id();
+        assert!(rss_kib(pid).unwrap() > 0);
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        assert!(x > 0);
+        assert!(cpu_seconds(pid).unwrap() >= 0.0);
+    }
+}

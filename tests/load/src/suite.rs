@@ -1,0 +1,438 @@
+//! The benchmark runner: starts each server in turn (the gateway, the native
+//! baseline, the Node `ws` peer) on its own core, runs every scenario against it
+//! from this process on another core, repeats, and prints medians and ratios.
+//!
+//! Each scenario gets a freshly started server, so no run inherits another's heap.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::broadcast::{self, BroadcastOptions};
+use crate::client::Target;
+use crate::connect::{self, ConnectOptions};
+use crate::echo::{self, EchoOptions};
+use crate::stats::median;
+
+/// A server the suite measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Server {
+    /// wsgate with the echo and relay plugins.
+    Gateway,
+    /// The native tokio-tungstenite baseline.
+    Baseline,
+    /// The Node.js `ws` peer.
+    Node,
+}
+
+impl Server {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Baseline => "baseline",
+            Self::Node => "node ws",
+        }
+    }
+}
+
+/// A workload the suite runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Scenario {
+    /// 100 connections, 32 B text, one message in flight each.
+    Echo32,
+    /// 100 connections, 32 B text, 16 in flight each.
+    Echo32Pipelined,
+    /// 100 connections, 4 KiB binary, one in flight each.
+    Echo4k,
+    /// One sender to 1,000 receivers, rising rates.
+    Broadcast1k,
+    /// One sender to 10,000 receivers, rising rates.
+    Broadcast10k,
+    /// Idle connections: 10,000, then up to the open-file limit.
+    Idle,
+}
+
+/// How the suite runs.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// The `wsgate` binary.
+    pub gateway: PathBuf,
+    /// The `wsgate-baseline` binary.
+    pub baseline: PathBuf,
+    /// The Node peer's script (`tests/load/peer/server.mjs`).
+    pub node_peer: PathBuf,
+    /// Folder holding `echo.wasm` and `relay.wasm`.
+    pub plugins: PathBuf,
+    /// Servers to measure.
+    pub servers: Vec<Server>,
+    /// Scenarios to run.
+    pub scenarios: Vec<Scenario>,
+    /// Repetitions.
+    pub reps: usize,
+    /// Warm-up before each measured window.
+    pub warmup: Duration,
+    /// Measured window of echo runs (broadcast steps take half of it).
+    pub duration: Duration,
+    /// The CPU the servers are pinned to (the suite should run pinned elsewhere).
+    pub server_cpu: Option<usize>,
+    /// The port servers listen on.
+    pub port: u16,
+}
+
+/// One number a scenario produced, under a name such as `msgs/s`.
+type Metrics = BTreeMap<&'static str, f64>;
+
+/// Runs the suite and returns the report (markdown).
+///
+/// # Errors
+/// A server could not start, or a scenario failed outright.
+pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
+    let config_dir = std::env::temp_dir().join(format!("wsgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&config_dir)?;
+    let gateway_config = write_gateway_config(opts, &config_dir)?;
+    // results[scenario][server][metric] = one value per repetition
+    let mut results: BTreeMap<Scenario, BTreeMap<Server, BTreeMap<&'static str, Vec<f64>>>> =
+        BTreeMap::new();
+    for rep in 1..=opts.reps {
+        for &scenario in &opts.scenarios {
+            for &server in &opts.servers {
+                eprintln!(
+                    "rep {rep}/{}: {:?} on {}",
+                    opts.reps,
+                    scenario,
+                    server.name()
+                );
+                let mut process = start(opts, server, &gateway_config)?;
+                let outcome = run_scenario(opts, scenario, process.pid()).await;
+                process.stop();
+                let metrics = match outcome {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("  failed: {e:#}");
+                        Metrics::new()
+                    }
+                };
+                let slot = results
+                    .entry(scenario)
+                    .or_default()
+                    .entry(server)
+                    .or_default();
+                for (name, value) in metrics {
+                    slot.entry(name).or_default().push(value);
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&config_dir);
+    Ok(render(opts, &results))
+}
+
+/// Runs one scenario against the server listening on the suite's port.
+async fn run_scenario(
+    opts: &SuiteOptions,
+    scenario: Scenario,
+    pid: u32,
+) -> anyhow::Result<Metrics> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let mut m = Metrics::new();
+    match scenario {
+        Scenario::Echo32 | Scenario::Echo32Pipelined | Scenario::Echo4k => {
+            let (size, binary, depth) = match scenario {
+                Scenario::Echo32 => (32, false, 1),
+                Scenario::Echo32Pipelined => (32, false, 16),
+                _ => (4096, true, 1),
+            };
+            let r = echo::run(&EchoOptions {
+                target: Target::new(addr, "/echo")?,
+                connections: 100,
+                size,
+                binary,
+                depth,
+                warmup: opts.warmup,
+                duration: opts.duration,
+                sources: 1,
+                server_pid: Some(pid),
+            })
+            .await?;
+            eprintln!(
+                "  {:.0} msg/s, {:.0} msg per server CPU-s, p50 {:.0} µs, p99 {:.0} µs, {} failures",
+                r.msgs_per_sec,
+                r.msgs_per_cpu_s.unwrap_or(f64::NAN),
+                r.latency.p50_us,
+                r.latency.p99_us,
+                r.failures
+            );
+            m.insert("msg/s", r.msgs_per_sec);
+            if let Some(v) = r.msgs_per_cpu_s {
+                m.insert("msg per server CPU-s", v);
+            }
+            m.insert("p99 µs", r.latency.p99_us);
+        }
+        Scenario::Broadcast1k | Scenario::Broadcast10k => {
+            let (receivers, base) = if scenario == Scenario::Broadcast1k {
+                (1_000, 250.0)
+            } else {
+                (10_000, 25.0)
+            };
+            let rates = [1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0]
+                .iter()
+                .map(|k| k * base)
+                .collect();
+            let r = broadcast::run(&BroadcastOptions {
+                target: Target::new(addr, "/relay")?,
+                receivers,
+                rates,
+                size: 32,
+                warmup: opts.warmup / 2,
+                duration: opts.duration / 2,
+                sources: 2,
+                server_pid: Some(pid),
+                max_p99: Duration::from_millis(50),
+            })
+            .await?;
+            let best = r.sustained.context("not even the lowest rate held")?;
+            m.insert("deliveries/s", best.delivered_per_sec);
+            if let Some(v) = best.per_cpu_s {
+                m.insert("deliveries per server CPU-s", v);
+            }
+            m.insert("p99 ms", best.latency.p99_us / 1000.0);
+        }
+        Scenario::Idle => {
+            let limit = open_file_limit().unwrap_or(10_100);
+            let most = limit.saturating_sub(100).max(10_000);
+            let r = connect::run(&ConnectOptions {
+                target: Target::new(addr, "/echo")?,
+                steps: vec![10_000, most],
+                sources: 4,
+                processes: 2,
+                settle: Duration::from_secs(2),
+                server_pid: Some(pid),
+            })
+            .await?;
+            m.insert("connects/s", r.connects_per_sec);
+            m.insert("failed", r.failed as f64);
+            if let (Some(before), Some(first)) = (r.rss_before_kib, r.steps.first())
+                && let Some(rss) = first.rss_kib
+                && first.open > 0
+            {
+                m.insert(
+                    "KiB per idle conn at 10k",
+                    (rss as f64 - before as f64) / first.open as f64,
+                );
+            }
+            if let Some(last) = r.steps.last() {
+                m.insert("most open", last.open as f64);
+            }
+            if let Some(p) = r.projected_100k_mib {
+                m.insert("MiB projected at 100k", p);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// The soft open-file limit of this process (servers inherit it).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn write_gateway_config(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let plugin = |name: &str| -> anyhow::Result<String> {
+        let path = opts.plugins.join(format!("{name}.wasm"));
+        anyhow::ensure!(path.exists(), "no plugin at {}", path.display());
+        Ok(path.canonicalize()?.display().to_string())
+    };
+    let config = format!(
+        "listen = \"127.0.0.1:{port}\"\n\n[limits]\nmax_connections = 1000000\n\n\
+         [[app]]\nname = \"echo\"\nroute = \"/echo\"\nplugin = {echo:?}\n\n\
+         [[app]]\nname = \"relay\"\nroute = \"/relay\"\nplugin = {relay:?}\n",
+        port = opts.port,
+        echo = plugin("echo")?,
+        relay = plugin("relay")?,
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+/// A running server.
+struct Process(Child);
+
+impl Process {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts `server` pinned to the server CPU and waits until it accepts connections.
+fn start(
+    opts: &SuiteOptions,
+    server: Server,
+    gateway_config: &std::path::Path,
+) -> anyhow::Result<Process> {
+    let port = opts.port.to_string();
+    let mut argv: Vec<String> = match server {
+        Server::Gateway => vec![
+            opts.gateway.display().to_string(),
+            "serve".into(),
+            "--config".into(),
+            gateway_config.display().to_string(),
+        ],
+        Server::Baseline => vec![
+            opts.baseline.display().to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+        Server::Node => vec!["node".into(), opts.node_peer.display().to_string(), port],
+    };
+    if let Some(cpu) = opts.server_cpu {
+        argv.splice(0..0, ["taskset".into(), "-c".into(), cpu.to_string()]);
+    }
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", argv.join(" ")))?;
+    let mut process = Process(child);
+    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        if let Ok(Some(status)) = process.0.try_wait() {
+            bail!("{} exited at start: {status}", server.name());
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not listen on {addr} within 30 s", server.name());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(process)
+}
+
+/// The report: one table per scenario, medians of the repetitions, ratios of the
+/// gateway to each other server.
+fn render(
+    opts: &SuiteOptions,
+    results: &BTreeMap<Scenario, BTreeMap<Server, BTreeMap<&'static str, Vec<f64>>>>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "medians of {} repetition(s); servers pinned to CPU {}, load on the others\n",
+        opts.reps,
+        opts.server_cpu
+            .map_or_else(|| "(not pinned)".into(), |c| c.to_string())
+    );
+    let others: Vec<Server> = opts
+        .servers
+        .iter()
+        .copied()
+        .filter(|s| *s != Server::Gateway)
+        .collect();
+    let mut header = String::from("| scenario | metric |");
+    let mut rule = String::from("|---|---|");
+    for s in &opts.servers {
+        let _ = write!(header, " {} |", s.name());
+        rule.push_str("---:|");
+    }
+    if opts.servers.contains(&Server::Gateway) {
+        for s in &others {
+            let _ = write!(header, " gateway ÷ {} |", s.name());
+            rule.push_str("---:|");
+        }
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for (scenario, by_server) in results {
+        let mut names: Vec<&'static str> =
+            by_server.values().flat_map(|m| m.keys().copied()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let med = |s: &Server| {
+                by_server
+                    .get(s)
+                    .and_then(|m| m.get(name))
+                    .and_then(|v| median(v))
+            };
+            let _ = write!(out, "| {} | {name} |", scenario_label(*scenario));
+            for s in &opts.servers {
+                let _ = write!(
+                    out,
+                    " {} |",
+                    med(s).map_or_else(|| "—".into(), format_value)
+                );
+            }
+            if opts.servers.contains(&Server::Gateway) {
+                for s in &others {
+                    let ratio = match (med(&Server::Gateway), med(s)) {
+                        (Some(g), Some(o)) if o != 0.0 => format!("{:.2}", g / o),
+                        _ => "—".into(),
+                    };
+                    let _ = write!(out, " {ratio} |");
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn scenario_label(s: Scenario) -> &'static str {
+    match s {
+        Scenario::Echo32 => "echo 32 B text ×100, depth 1",
+        Scenario::Echo32Pipelined => "echo 32 B text ×100, depth 16",
+        Scenario::Echo4k => "echo 4 KiB binary ×100, depth 1",
+        Scenario::Broadcast1k => "broadcast to 1,000",
+        Scenario::Broadcast10k => "broadcast to 10,000",
+        Scenario::Idle => "idle connections",
+    }
+}
+
+fn format_value(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        let s = format!("{v:.0}");
+        // thousands separators
+        let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        format!("{sign}{grouped}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_grouped_by_thousands() {
+        assert_eq!(format_value(1_234_567.4), "1,234,567");
+        assert_eq!(format_value(512.0), "512");
+        assert_eq!(format_value(7.256), "7.26");
+    }
+}
