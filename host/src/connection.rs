@@ -80,26 +80,28 @@ pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHand
     let (sink, mut stream) = ws.split();
     let (close_sent_tx, close_sent) = oneshot::channel();
     let (stop, stopped) = oneshot::channel::<()>();
-    let writer = tokio::spawn(write_loop(sink, queue, close_sent_tx, stopped));
-
-    let ending = read_loop(&mut stream, conn, &app, &outbox, close_sent).await;
-
-    if let Some(error) = ending.error {
-        let _ = app.send(Event::Error { conn, error }).await;
-    }
-    let _ = app
-        .send(Event::Close {
-            conn,
-            code: ending.code,
-            reason: ending.reason,
-        })
-        .await;
-    drop(stop);
-    if let Ok(sink) = writer.await
-        && ending.drain
+    // Reader and writer run in this one task (a connection is one task, not two):
+    // whichever has work is polled; the writer ends once the reader is done.
+    let reading = async {
+        let mut ending = read_loop(&mut stream, conn, &app, &outbox, close_sent).await;
+        if let Some(error) = ending.error.take() {
+            let _ = app.send(Event::Error { conn, error }).await;
+        }
+        let _ = app
+            .send(Event::Close {
+                conn,
+                code: ending.code,
+                reason: std::mem::take(&mut ending.reason),
+            })
+            .await;
+        drop(stop);
+        ending
+    };
+    let (ending, sink) = tokio::join!(reading, write_loop(sink, queue, close_sent_tx, stopped));
+    if ending.drain
         && let Ok(mut ws) = stream.reunite(sink)
     {
-        drain(ws.get_mut()).await;
+        Box::pin(drain(ws.get_mut())).await;
     }
 }
 
@@ -108,7 +110,9 @@ pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHand
 async fn drain<S: Io>(io: &mut S) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        let mut buf = [0u8; 4096];
+        // On the heap: a buffer in the future would make every connection's task
+        // that much bigger for the whole of its life.
+        let mut buf = vec![0u8; 4096];
         let mut total = 0;
         while total < DRAIN_BYTES {
             match io.read(&mut buf).await {
@@ -134,8 +138,20 @@ async fn read_loop<S: Io>(
     let mut close_watch_done = false;
     let mut deadline: Option<Instant> = None;
     let mut heartbeat = Heartbeat::new(&app.limits, Instant::now());
+    // One timer for the connection's life, re-armed only when the heartbeat's
+    // deadline comes earlier than the one set (a deadline that moved later lets the
+    // timer fire early, find nothing due, and be set again): no timer is made and
+    // dropped per message.
+    let alarm = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(alarm);
+    let mut armed: Option<Instant> = None;
     loop {
-        let beat = heartbeat.deadline();
+        if let Some(beat) = heartbeat.deadline()
+            && armed.is_none_or(|at| beat < at)
+        {
+            alarm.as_mut().reset(beat);
+            armed = Some(beat);
+        }
         let next = if let Some(deadline) = deadline {
             match tokio::time::timeout_at(deadline, stream.next()).await {
                 Ok(next) => next,
@@ -163,7 +179,8 @@ async fn read_loop<S: Io>(
                     }
                     continue;
                 }
-                () = sleep_until_or_forever(beat) => {
+                () = &mut alarm, if armed.is_some() => {
+                    armed = None;
                     let reason = match heartbeat.due(Instant::now()) {
                         Some(Due::Ping) => {
                             outbox.ping();
@@ -175,7 +192,7 @@ async fn read_loop<S: Io>(
                     };
                     tracing::debug!(conn, "closing: {reason}");
                     let error = ConnectionError { kind: ErrorKind::Timeout, message: reason.to_owned() };
-                    return close_for_error(outbox, &mut close_sent, close_watch_done, TIMEOUT_CODE, reason, error).await;
+                    return Box::pin(close_for_error(outbox, &mut close_sent, close_watch_done, TIMEOUT_CODE, reason, error)).await;
                 }
             }
         };
@@ -223,14 +240,14 @@ async fn read_loop<S: Io>(
                         kind,
                         message: e.to_string(),
                     };
-                    return close_for_error(
+                    return Box::pin(close_for_error(
                         outbox,
                         &mut close_sent,
                         close_watch_done,
                         code,
                         reason,
                         error,
-                    )
+                    ))
                     .await;
                 }
             },
@@ -256,15 +273,9 @@ async fn read_loop<S: Io>(
 /// What tungstenite hands over, and sends, when a client's close code is invalid.
 const REPLACED_CLOSE: (u16, &str) = (1002, "Protocol violation");
 
-/// Sleeps until `at`, or forever when there is nothing to wait for.
-async fn sleep_until_or_forever(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Sends the close frame for a read error and waits (briefly) until it is out.
+/// (Cold paths like this one are boxed where they are awaited, so that their state
+/// does not make every connection's task bigger for its whole life.)
 async fn close_for_error(
     outbox: &Outbox,
     close_sent: &mut oneshot::Receiver<WriterEnd>,
@@ -404,7 +415,7 @@ impl<S: Io> Writer<S> {
                     Outbound::Message(message) => message,
                     Outbound::Ping => Message::Ping(bytes::Bytes::new()),
                     Outbound::Close { code, reason } => {
-                        return Some(self.close(code, reason).await);
+                        return Some(Box::pin(self.close(code, reason)).await);
                     }
                 };
                 unflushed += message.len();
@@ -423,14 +434,14 @@ impl<S: Io> Writer<S> {
                 match written {
                     Write::Done => next = self.queue.try_recv(),
                     Write::Failed => return None,
-                    Write::Aborted => return Some(self.close_slow_consumer().await),
+                    Write::Aborted => return Some(Box::pin(self.close_slow_consumer()).await),
                 }
             }
             unflushed = 0;
             match self.flush().await {
                 Write::Done => {}
                 Write::Failed => return None,
-                Write::Aborted => return Some(self.close_slow_consumer().await),
+                Write::Aborted => return Some(Box::pin(self.close_slow_consumer()).await),
             }
         }
     }
@@ -583,5 +594,29 @@ mod tests {
         }
         assert_eq!(start.elapsed(), Duration::from_secs(60));
         reader.abort();
+    }
+}
+#[cfg(test)]
+mod footprint {
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use crate::app::AppHandle;
+    use crate::config::Limits;
+
+    /// An idle connection is mostly its task: its future's state stays allocated for
+    /// the connection's whole life, so a buffer or a cold path's state inside it costs
+    /// memory at every connection (a 4 KiB drain buffer once did).
+    #[tokio::test]
+    async fn a_connection_task_stays_small() {
+        let (app, _events) = AppHandle::for_test(Limits::default());
+        let (io, _client) = tokio::io::duplex(1024);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        let task = super::serve(ws, 7, app);
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size <= 3 << 10,
+            "a connection's task holds {size} bytes of state"
+        );
     }
 }

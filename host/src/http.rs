@@ -321,7 +321,7 @@ pub(crate) async fn handle(
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let config = WebSocketConfig::default()
-                        .read_buffer_size(16 << 10)
+                        .read_buffer_size(app.limits.read_buffer_size)
                         .max_message_size(Some(app.limits.max_message_size))
                         .max_frame_size(Some(app.limits.max_frame_size));
                     let io = TokioIo::new(upgraded);

@@ -164,8 +164,15 @@ impl Flow {
 
     /// Counts one message of `len` bytes.
     pub(crate) fn count(&self, len: usize) {
-        self.messages.inc();
-        self.bytes.inc_by(len as u64);
+        self.count_many(1, len);
+    }
+
+    /// Counts `n` messages of `len` bytes each (a broadcast's deliveries).
+    pub(crate) fn count_many(&self, n: usize, len: usize) {
+        if n > 0 {
+            self.messages.inc_by(n as u64);
+            self.bytes.inc_by((n as u64).saturating_mul(len as u64));
+        }
     }
 }
 

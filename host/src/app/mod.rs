@@ -66,7 +66,15 @@ impl AppHandle {
 
     /// Hands `event` to the actor, waiting while its queue is full.
     pub(crate) async fn send(&self, event: Event) -> Result<(), AppGone> {
-        self.events.send(event).await.map_err(|_| AppGone)
+        // The common case takes no await; the waiting one is boxed, so that its state
+        // does not sit in every connection's task for the connection's whole life.
+        match self.events.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                Box::pin(self.events.send(event)).await.map_err(|_| AppGone)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(AppGone),
+        }
     }
 
     /// Hands `event` to the actor from a thread outside the async runtime.

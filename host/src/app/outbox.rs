@@ -2,10 +2,14 @@
 //! connection's writer drains. A client that stops reading fills its queue and meets
 //! the app's `slow_consumer` policy; it never grows the gateway's memory without end.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 
-use tokio::sync::{Notify, mpsc};
+use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// What the actor asks a connection's writer to do.
@@ -23,19 +27,42 @@ pub(crate) enum Outbound {
 #[derive(Debug)]
 pub(crate) struct Full;
 
+/// What both sides share. The queue is a plain deque behind a lock: it allocates
+/// nothing while empty (an idle connection costs no queue memory), and the writer
+/// takes everything queued in one go.
+struct Shared {
+    queue: Mutex<VecDeque<Outbound>>,
+    /// Bytes of messages queued and not yet taken by the writer.
+    queued: AtomicUsize,
+    /// Wakes the writer when something is queued or the last sender is gone.
+    writer: AtomicWaker,
+    /// Live [`Outbox`] handles.
+    senders: AtomicUsize,
+    abort: Notify,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Outbound>> {
+        // A panic while holding this lock leaves a consistent deque.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn enqueue(&self, out: Outbound) {
+        self.queue().push_back(out);
+        self.writer.wake();
+    }
+}
+
 /// The sending side of a connection's outbound queue.
-#[derive(Clone)]
 pub(crate) struct Outbox {
-    tx: mpsc::UnboundedSender<Outbound>,
-    queued: Arc<AtomicUsize>,
-    abort: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
 /// The receiving side, owned by the connection's writer.
 pub(crate) struct OutboxReceiver {
-    rx: mpsc::UnboundedReceiver<Outbound>,
-    queued: Arc<AtomicUsize>,
-    abort: Arc<Notify>,
+    shared: Arc<Shared>,
+    /// What was taken from the shared queue and not yet handed out.
+    batch: VecDeque<Outbound>,
 }
 
 fn size_of(message: &Message) -> usize {
@@ -44,17 +71,39 @@ fn size_of(message: &Message) -> usize {
 
 /// A new, empty queue.
 pub(crate) fn outbox() -> (Outbox, OutboxReceiver) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let abort = Arc::new(Notify::new());
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(VecDeque::new()),
+        queued: AtomicUsize::new(0),
+        writer: AtomicWaker::new(),
+        senders: AtomicUsize::new(1),
+        abort: Notify::new(),
+    });
     (
         Outbox {
-            tx,
-            queued: queued.clone(),
-            abort: abort.clone(),
+            shared: shared.clone(),
         },
-        OutboxReceiver { rx, queued, abort },
+        OutboxReceiver {
+            shared,
+            batch: VecDeque::new(),
+        },
     )
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.writer.wake();
+        }
+    }
 }
 
 impl Outbox {
@@ -62,63 +111,92 @@ impl Outbox {
     /// larger than `limit` fits only into an empty queue.
     pub(crate) fn push(&self, message: Message, limit: usize) -> Result<(), Full> {
         let size = size_of(&message);
-        let queued = self.queued.load(Ordering::Relaxed);
+        let queued = self.shared.queued.load(Ordering::Relaxed);
         if queued > 0 && queued.saturating_add(size) > limit {
             return Err(Full);
         }
-        self.queued.fetch_add(size, Ordering::Relaxed);
-        // The writer is gone only when the connection just ended; its Close event is
-        // on its way to the actor.
-        let _ = self.tx.send(Outbound::Message(message));
+        self.shared.queued.fetch_add(size, Ordering::Relaxed);
+        // If the writer is gone the connection just ended; its Close event is on its
+        // way to the actor, and what is queued here is dropped with the queue.
+        self.shared.enqueue(Outbound::Message(message));
         Ok(())
     }
 
     /// Queues a close frame (always accepted: it ends the queue).
     pub(crate) fn close(&self, code: u16, reason: Utf8Bytes) {
-        let _ = self.tx.send(Outbound::Close { code, reason });
+        self.shared.enqueue(Outbound::Close { code, reason });
     }
 
     /// Queues a heartbeat ping (not counted: it is tiny and one at a time).
     pub(crate) fn ping(&self) {
-        let _ = self.tx.send(Outbound::Ping);
+        self.shared.enqueue(Outbound::Ping);
     }
 
     /// Tells the writer to give up on this connection, even in the middle of a write
     /// the client does not read (a slow consumer).
     pub(crate) fn abort(&self) {
-        self.abort.notify_one();
+        self.shared.abort.notify_one();
     }
 
     /// Bytes waiting now.
     pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.shared.queued.load(Ordering::Relaxed)
     }
 }
+
+/// A writer's batch deque keeps its capacity between batches, up to this many items.
+const KEEP_CAPACITY: usize = 64;
 
 impl OutboxReceiver {
     /// Completes when [`Outbox::abort`] was called.
     pub(crate) async fn aborted(&self) {
-        self.abort.notified().await;
+        self.shared.abort.notified().await;
     }
 
-    fn taken(&self, out: &Outbound) {
-        if let Outbound::Message(message) = out {
-            self.queued.fetch_sub(size_of(message), Ordering::Relaxed);
+    fn taken(&self, out: Outbound) -> Outbound {
+        if let Outbound::Message(message) = &out {
+            self.shared
+                .queued
+                .fetch_sub(size_of(message), Ordering::Relaxed);
         }
+        out
     }
 
-    /// The next item, waiting for one.
+    /// Moves everything queued into the local batch (one lock for the lot).
+    fn refill(&mut self) {
+        if self.batch.capacity() > KEEP_CAPACITY {
+            self.batch = VecDeque::new();
+        }
+        std::mem::swap(&mut *self.shared.queue(), &mut self.batch);
+    }
+
+    /// The next item, waiting for one; `None` once every sender is gone and the
+    /// queue is empty.
     pub(crate) async fn recv(&mut self) -> Option<Outbound> {
-        let out = self.rx.recv().await?;
-        self.taken(&out);
-        Some(out)
+        poll_fn(|cx| {
+            if let Some(out) = self.try_recv() {
+                return Poll::Ready(Some(out));
+            }
+            self.shared.writer.register(cx.waker());
+            // Re-check after registering: a push may have come in between.
+            if let Some(out) = self.try_recv() {
+                return Poll::Ready(Some(out));
+            }
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// The next item if one is queued.
     pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
-        let out = self.rx.try_recv().ok()?;
-        self.taken(&out);
-        Some(out)
+        if self.batch.is_empty() {
+            self.refill();
+        }
+        let out = self.batch.pop_front()?;
+        Some(self.taken(out))
     }
 }
 
@@ -149,5 +227,38 @@ mod tests {
             rx.try_recv(),
             Some(Outbound::Close { code: 1000, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn the_writer_wakes_for_a_push_and_ends_when_every_sender_is_gone() {
+        let (outbox, mut rx) = outbox();
+        let second = outbox.clone();
+        let writer = tokio::spawn(async move {
+            let mut got = 0;
+            while rx.recv().await.is_some() {
+                got += 1;
+            }
+            got
+        });
+        tokio::task::yield_now().await;
+        assert!(outbox.push(Message::text("a"), 1000).is_ok());
+        second.ping();
+        drop(outbox);
+        tokio::task::yield_now().await;
+        drop(second);
+        assert_eq!(writer.await.unwrap(), 2);
+    }
+
+    #[test]
+    fn an_idle_queue_holds_no_memory_and_a_drained_one_keeps_little() {
+        let (outbox, mut rx) = outbox();
+        assert_eq!(rx.batch.capacity(), 0);
+        for _ in 0..1000 {
+            assert!(outbox.push(Message::text("x"), 1 << 20).is_ok());
+        }
+        while rx.try_recv().is_some() {}
+        assert!(rx.try_recv().is_none());
+        assert!(rx.batch.capacity() <= KEEP_CAPACITY);
+        assert_eq!(outbox.queued(), 0);
     }
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::Outbox;
+use super::outbox::Full;
 use super::stats::AppStats;
 use crate::close;
 use crate::config::{Limits, SlowConsumer};
@@ -16,6 +17,14 @@ use crate::plugin::types::Command;
 
 /// The close code and reason for a client whose outbound queue overflowed.
 pub(crate) const SLOW_CONSUMER: (u16, &str) = (1008, "slow consumer");
+
+/// The traffic counter a message goes to, and its length.
+fn flow_of<'a>(message: &Message, stats: &'a AppStats) -> (&'a crate::metrics::Flow, usize) {
+    match message {
+        Message::Binary(data) => (&stats.metrics.binary_out, data.len()),
+        other => (&stats.metrics.text_out, other.len()),
+    }
+}
 
 /// One open connection as the actor sees it.
 struct Entry {
@@ -130,6 +139,8 @@ impl Registry {
         }
     }
 
+    /// Queues `message` for every open connection but `except`. The payload is
+    /// shared, not copied; the traffic counters are updated once for the lot.
     fn broadcast(
         &mut self,
         message: &Message,
@@ -137,14 +148,24 @@ impl Registry {
         limits: &Limits,
         stats: &AppStats,
     ) {
-        let receivers: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|&(&id, entry)| Some(id) != except && !entry.closing)
-            .map(|(&id, _)| id)
-            .collect();
-        for conn in receivers {
-            self.deliver(conn, message.clone(), limits, stats);
+        let mut delivered = 0;
+        let mut full = Vec::new();
+        for (&conn, entry) in &self.conns {
+            if Some(conn) == except || entry.closing {
+                continue;
+            }
+            match entry
+                .outbox
+                .push(message.clone(), limits.outbound_queue_bytes)
+            {
+                Ok(()) => delivered += 1,
+                Err(Full) => full.push(conn),
+            }
+        }
+        let (flow, len) = flow_of(message, stats);
+        flow.count_many(delivered, len);
+        for conn in full {
+            self.queue_full(conn, limits, stats);
         }
     }
 
@@ -153,18 +174,18 @@ impl Registry {
         let Some(entry) = self.conns.get(&conn) else {
             return;
         };
-        let (flow, len) = match &message {
-            Message::Binary(data) => (&stats.metrics.binary_out, data.len()),
-            other => (&stats.metrics.text_out, other.len()),
-        };
-        if entry
-            .outbox
-            .push(message, limits.outbound_queue_bytes)
-            .is_ok()
-        {
-            flow.count(len);
-            return;
+        let (flow, len) = flow_of(&message, stats);
+        match entry.outbox.push(message, limits.outbound_queue_bytes) {
+            Ok(()) => flow.count(len),
+            Err(Full) => self.queue_full(conn, limits, stats),
         }
+    }
+
+    /// A message did not fit `conn`'s queue: the slow-consumer policy applies.
+    fn queue_full(&mut self, conn: u64, limits: &Limits, stats: &AppStats) {
+        let Some(entry) = self.conns.get(&conn) else {
+            return;
+        };
         match limits.slow_consumer {
             SlowConsumer::Drop => stats.outbound_dropped(),
             SlowConsumer::Close => {

@@ -481,7 +481,7 @@ mod tests {
     fn limits_merge_app_over_global_over_defaults() {
         let text = "[limits]\nmemory = \"16 MiB\"\nhook_timeout_ms = 50\nmax_message_size = 4096\n\n\
                     [[app]]\nname = \"a\"\nroute = \"/a\"\nplugin = \"a.wasm\"\n\
-                    [app.limits]\nhook_timeout_ms = 20\nmax_connections_per_ip = 3\nslow_consumer = \"drop\"\n\n\
+                    [app.limits]\nhook_timeout_ms = 20\nmax_connections_per_ip = 3\nslow_consumer = \"drop\"\nread_buffer_size = \"16 KiB\"\n\n\
                     [[app]]\nname = \"b\"\nroute = \"/b\"\nplugin = \"b.wasm\"\n";
         let config = parse(text).unwrap_or_else(|e| panic!("{e}"));
         let (a, b) = (config.apps[0].limits, config.apps[1].limits);
@@ -494,6 +494,8 @@ mod tests {
         assert_eq!(b.max_connections_per_ip, None);
         assert_eq!(b.max_connections, Limits::default().max_connections);
         assert_eq!(b.slow_consumer, SlowConsumer::Close);
+        assert_eq!(a.read_buffer_size, 16 << 10);
+        assert_eq!(b.read_buffer_size, 3 << 10);
     }
 
     #[test]
@@ -524,6 +526,10 @@ mod tests {
             (
                 "[limits]\nmax_connections = 0\n",
                 "`max_connections` must be from 1",
+            ),
+            (
+                "[limits]\nread_buffer_size = 16\n",
+                "`read_buffer_size` must be from 256 to 16777216 bytes, not 16",
             ),
         ];
         for (limits, expected) in cases {
