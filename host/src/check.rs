@@ -27,7 +27,7 @@ pub struct AppCheck {
 /// # Errors
 /// [`PluginError::Engine`] if wasmtime cannot be set up at all.
 pub fn check(config: &Config) -> Result<Vec<AppCheck>, PluginError> {
-    let engine = PluginEngine::new()?;
+    let engine = PluginEngine::with_cache(config.server.cache_dir.as_deref())?;
     Ok(config
         .apps
         .iter()

@@ -236,7 +236,7 @@ async fn reload_on_sighup(
             }
             if config.server != running_settings {
                 tracing::warn!(
-                    "handshake_timeout_ms, max_header_bytes, drain_timeout_ms, tls or admin_listen changed; \
+                    "handshake_timeout_ms, max_header_bytes, drain_timeout_ms, tls, admin_listen or cache_dir changed; \
                      they apply at the next start"
                 );
             }

@@ -78,7 +78,8 @@ impl Gateway {
             .as_ref()
             .map(crate::tls::acceptor)
             .transpose()?;
-        let engine = PluginEngine::new().map_err(StartError::Engine)?;
+        let engine = PluginEngine::with_cache(config.server.cache_dir.as_deref())
+            .map_err(StartError::Engine)?;
         let apps = Apps::start(engine, config, Arc::default())?;
         let shared = Arc::new(Shared {
             apps,

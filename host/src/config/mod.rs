@@ -131,6 +131,7 @@ struct RawConfig {
     drain_timeout_ms: Option<Spanned<u64>>,
     tls: Option<Spanned<RawTls>>,
     admin_listen: Option<Spanned<String>>,
+    cache_dir: Option<Spanned<String>>,
     limits: Option<RawLimits>,
     #[serde(default)]
     app: Vec<Spanned<RawApp>>,
@@ -226,6 +227,7 @@ impl Config {
                 drain_timeout_ms: raw.drain_timeout_ms.as_ref(),
                 tls: raw.tls.as_ref(),
                 admin_listen: raw.admin_listen.as_ref(),
+                cache_dir: raw.cache_dir.as_ref(),
             },
             base,
         )?;

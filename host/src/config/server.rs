@@ -6,6 +6,7 @@
 //! max_header_bytes = "16 KiB"      # request head size; larger gets 431
 //! drain_timeout_ms = 10000         # shutdown waits this long for closing handshakes
 //! tls = { cert = "cert.pem", key = "key.pem" }   # serve wss:// (and https://)
+//! cache_dir = "/var/cache/wsgate"  # compiled plugins; "" turns the cache off
 //! ```
 
 use std::path::PathBuf;
@@ -43,6 +44,11 @@ pub struct ServerSettings {
     /// `admin_listen`: serve `/metrics`, `/healthz` and `/readyz` on this address
     /// (plain HTTP) instead of the main port. Default: on the main port.
     pub admin_listen: Option<std::net::SocketAddr>,
+    /// `cache_dir`: where compiled plugins are kept, so that a start or a reload does
+    /// not compile a plugin it compiled before (wasmtime's cache, keyed by the
+    /// plugin's bytes and the engine's settings). Default `$XDG_CACHE_HOME/wsgate`,
+    /// else `$HOME/.cache/wsgate`; `""` (or no home) turns it off.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -53,8 +59,21 @@ impl Default for ServerSettings {
             drain_timeout: Duration::from_secs(10),
             tls: None,
             admin_listen: None,
+            cache_dir: default_cache_dir(),
         }
     }
+}
+
+/// `$XDG_CACHE_HOME/wsgate`, else `$HOME/.cache/wsgate` (absolute paths only).
+fn default_cache_dir() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+        .map(|base| base.join("wsgate"))
 }
 
 /// The `tls` table as written.
@@ -72,6 +91,7 @@ pub(crate) struct RawServer<'a> {
     pub(crate) drain_timeout_ms: Option<&'a Spanned<u64>>,
     pub(crate) tls: Option<&'a Spanned<RawTls>>,
     pub(crate) admin_listen: Option<&'a Spanned<String>>,
+    pub(crate) cache_dir: Option<&'a Spanned<String>>,
 }
 
 fn millis(
@@ -90,7 +110,7 @@ fn millis(
     Ok(Duration::from_millis(v))
 }
 
-/// Validates the server keys; relative TLS paths are resolved against `base`.
+/// Validates the server keys; relative paths are resolved against `base`.
 pub(crate) fn resolve(
     loc: &Locator<'_>,
     raw: &RawServer<'_>,
@@ -131,6 +151,10 @@ pub(crate) fn resolve(
                 format!("`admin_listen` must be an IP address and port such as \"127.0.0.1:9000\", not {text:?}"),
             )
         })?);
+    }
+    if let Some(dir) = raw.cache_dir {
+        let dir = dir.get_ref().trim();
+        settings.cache_dir = (!dir.is_empty()).then(|| base.join(dir));
     }
     Ok(settings)
 }

@@ -1,6 +1,7 @@
 //! The one wasmtime [`Engine`] of the gateway, its [`Linker`], and the thread that
 //! advances the epoch so that a hook that runs too long is interrupted.
 
+use std::path::Path;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -21,16 +22,42 @@ pub struct PluginEngine {
 }
 
 impl PluginEngine {
-    /// Creates the engine and starts its epoch thread (which ends with the engine).
+    /// Creates the engine, without a compile cache, and starts its epoch thread
+    /// (which ends with the engine).
     ///
     /// # Errors
     /// [`PluginError::Engine`] if wasmtime cannot be set up on this machine.
     pub fn new() -> Result<Self, PluginError> {
+        Self::with_cache(None)
+    }
+
+    /// Creates the engine; compiled plugins are kept in `cache_dir` (an absolute
+    /// path) and a plugin compiled before, with the same bytes and engine settings,
+    /// is loaded from there instead of compiled. A cache that cannot be set up is
+    /// logged and left out: plugins are then compiled every time.
+    ///
+    /// # Errors
+    /// [`PluginError::Engine`] if wasmtime cannot be set up on this machine.
+    pub fn with_cache(cache_dir: Option<&Path>) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if let Some(dir) = cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            match wasmtime::Cache::new(cache) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                    tracing::debug!(dir = %dir.display(), "compiled plugins are cached");
+                }
+                Err(e) => tracing::warn!(
+                    dir = %dir.display(),
+                    "no compile cache (plugins are compiled at every start): {e:#}"
+                ),
+            }
+        }
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)

@@ -308,7 +308,6 @@ fn start(
     }
     let child = Command::new(&argv[0])
         .args(&argv[1..])
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

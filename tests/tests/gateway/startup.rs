@@ -111,3 +111,64 @@ fn a_missing_tls_certificate_is_named() {
         "{err}"
     );
 }
+
+/// The compiled plugins under `dir` (wasmtime's cache entries, not its statistics).
+fn cached_entries(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_none()
+                && !path.file_name().unwrap().to_string_lossy().starts_with('.')
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_kept_in_cache_dir_and_the_next_start_loads_them() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = || Config {
+        apps: vec![wsgate_tests::app("echo", "/echo", plugins::ECHO)],
+        server: wsgate::config::ServerSettings {
+            cache_dir: Some(cache.path().join("compiled")),
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let first = wsgate_tests::TestGateway::start_with(config()).await;
+    first.stop().await;
+    let entries = cached_entries(cache.path());
+    assert_eq!(entries.len(), 1, "one compiled plugin: {entries:?}");
+    let written = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+
+    let second = wsgate_tests::TestGateway::start_with(config()).await;
+    let mut client = second.connect("/echo").await;
+    client.send_text("from the cache").await;
+    assert_eq!(client.recv_text().await, "from the cache");
+    second.stop().await;
+    // Loaded, not compiled and written again.
+    assert_eq!(cached_entries(cache.path()), entries);
+    assert_eq!(
+        std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
+        written
+    );
+}
+
+#[tokio::test]
+async fn an_empty_cache_dir_turns_the_cache_off() {
+    let text = "cache_dir = \"\"\n[[app]]\nname = \"e\"\nroute = \"/e\"\nplugin = \"e.wasm\"\n";
+    let config = Config::parse(text, std::path::Path::new("/srv/gw.toml")).unwrap();
+    assert_eq!(config.server.cache_dir, None);
+    let text =
+        "cache_dir = \"cache\"\n[[app]]\nname = \"e\"\nroute = \"/e\"\nplugin = \"e.wasm\"\n";
+    let config = Config::parse(text, std::path::Path::new("/srv/gw.toml")).unwrap();
+    assert_eq!(config.server.cache_dir, Some(PathBuf::from("/srv/cache")));
+}
