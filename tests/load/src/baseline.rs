@@ -7,7 +7,8 @@
 //! Tuning: a 16 KiB read buffer (tungstenite's 128 KiB default zero-fills 128 KiB
 //! before every read), writes batched (messages are fed while more input or more
 //! queued output is at hand, then flushed once), broadcast payloads shared
-//! (`Bytes`, no copy per receiver), one task per connection, `TCP_NODELAY`.
+//! (`Bytes`, no copy per receiver), `TCP_NODELAY`; one task per echo connection, a
+//! reader and a writer task per relay connection.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -68,7 +69,7 @@ pub async fn serve(listener: TcpListener, read_buffer: usize) -> anyhow::Result<
             if let Some((ws, route)) = handshake(stream, read_buffer).await {
                 match route {
                     Route::Echo => echo(ws).await,
-                    Route::Relay => relay(ws, &room).await,
+                    Route::Relay => relay(ws, room).await,
                 }
             }
         });
@@ -133,9 +134,11 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
     }
 }
 
-/// Relays every message to every other member of the room; each member's task
-/// drains its queue into one batch per flush.
-async fn relay(ws: WebSocketStream<TcpStream>, room: &Room) {
+/// Relays every message to every other member of the room. Each member has a
+/// writer task of its own that drains its queue into one batch per flush; the reader
+/// is not polled when only output is due (a read attempt costs tungstenite a memset
+/// of its whole free read buffer).
+async fn relay(ws: WebSocketStream<TcpStream>, room: Arc<Room>) {
     let id = room.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::unbounded_channel();
     room.members
@@ -143,7 +146,7 @@ async fn relay(ws: WebSocketStream<TcpStream>, room: &Room) {
         .unwrap_or_else(PoisonError::into_inner)
         .insert(id, tx);
     let (mut sink, mut stream) = ws.split();
-    let writer = async {
+    let writer = tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
             if sink.feed(message).await.is_err() {
                 return;
@@ -157,28 +160,23 @@ async fn relay(ws: WebSocketStream<TcpStream>, room: &Room) {
                 return;
             }
         }
-    };
-    let reader = async {
-        while let Some(Ok(message)) = stream.next().await {
-            if !matches!(message, Message::Text(_) | Message::Binary(_)) {
-                continue;
-            }
-            let members = room.members.lock().unwrap_or_else(PoisonError::into_inner);
-            for (&other, member) in members.iter() {
-                if other != id {
-                    let _ = member.send(message.clone());
-                }
+    });
+    while let Some(Ok(message)) = stream.next().await {
+        if !matches!(message, Message::Text(_) | Message::Binary(_)) {
+            continue;
+        }
+        let members = room.members.lock().unwrap_or_else(PoisonError::into_inner);
+        for (&other, member) in members.iter() {
+            if other != id {
+                let _ = member.send(message.clone());
             }
         }
-    };
-    tokio::select! {
-        () = writer => {}
-        () = reader => {}
     }
     room.members
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&id);
+    writer.abort();
 }
 
 /// Binds `addr` and serves it (the `wsgate-baseline` binary).
