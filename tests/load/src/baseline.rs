@@ -77,6 +77,8 @@ pub async fn serve(listener: TcpListener, read_buffer: usize) -> anyhow::Result<
 }
 
 /// Accepts the upgrade on a known route; anything else gets 404.
+// The callback's error type is tungstenite's, a whole HTTP response.
+#[allow(clippy::result_large_err)]
 async fn handshake(
     stream: TcpStream,
     read_buffer: usize,
