@@ -14,6 +14,7 @@ mod close;
 mod echo;
 mod http;
 mod isolation;
+mod load;
 mod metrics;
 mod protocol;
 mod relay;
