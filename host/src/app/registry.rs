@@ -124,10 +124,17 @@ impl Registry {
         }
     }
 
-    /// Queues `message` for `conn`, if it is one of this app's open connections.
+    /// Queues `message` for `conn`, if it is one of this app's open connections,
+    /// applying the slow-consumer policy when its queue is full.
     fn send(&mut self, conn: u64, message: Message, limits: &Limits, stats: &AppStats) {
         match self.conns.get(&conn) {
-            Some(entry) if !entry.closing => self.deliver(conn, message, limits, stats),
+            Some(entry) if !entry.closing => {
+                let (flow, len) = flow_of(&message, stats);
+                match entry.outbox.push(message, limits.outbound_queue_bytes) {
+                    Ok(()) => flow.count(len),
+                    Err(Full) => self.queue_full(conn, limits, stats),
+                }
+            }
             Some(_) => tracing::debug!(conn, "dropped a message to a closing connection"),
             None => {
                 stats.command_dropped();
@@ -166,18 +173,6 @@ impl Registry {
         flow.count_many(delivered, len);
         for conn in full {
             self.queue_full(conn, limits, stats);
-        }
-    }
-
-    /// Queues `message` on an open connection, applying the slow-consumer policy.
-    fn deliver(&mut self, conn: u64, message: Message, limits: &Limits, stats: &AppStats) {
-        let Some(entry) = self.conns.get(&conn) else {
-            return;
-        };
-        let (flow, len) = flow_of(&message, stats);
-        match entry.outbox.push(message, limits.outbound_queue_bytes) {
-            Ok(()) => flow.count(len),
-            Err(Full) => self.queue_full(conn, limits, stats),
         }
     }
 

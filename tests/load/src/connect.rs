@@ -167,13 +167,45 @@ pub struct HoldReport {
     pub failed: usize,
 }
 
+/// Connections held open by this process, each answering pings until released.
+struct Held {
+    release: Arc<Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    report: HoldReport,
+}
+
+impl Held {
+    /// Opens `count` connections (indices from `first`) and starts holding them.
+    async fn open(target: &Target, first: usize, count: usize, sources: usize) -> Self {
+        let release = Arc::new(Notify::new());
+        let (clients, failed) = client::connect_many(target, first, count, sources, 128).await;
+        let report = HoldReport {
+            opened: clients.len(),
+            failed,
+        };
+        let tasks = clients
+            .into_iter()
+            .map(|ws| tokio::spawn(hold_one(ws, release.clone())))
+            .collect();
+        Self {
+            release,
+            tasks,
+            report,
+        }
+    }
+
+    /// Closes the connections.
+    async fn release(self) {
+        self.release.notify_waiters();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+    }
+}
+
 /// A set of held connections, in this process or in a child.
 enum Holder {
-    Local {
-        release: Arc<Notify>,
-        opened: Option<(usize, usize)>,
-        tasks: Vec<tokio::task::JoinHandle<()>>,
-    },
+    Local(Held),
     Child(Child),
 }
 
@@ -185,19 +217,8 @@ impl Holder {
         child: bool,
     ) -> anyhow::Result<Self> {
         if !child {
-            let release = Arc::new(Notify::new());
-            let (clients, failed) =
-                client::connect_many(&opts.target, first, count, opts.sources, 128).await;
-            let opened = clients.len();
-            let tasks = clients
-                .into_iter()
-                .map(|ws| tokio::spawn(hold_one(ws, release.clone())))
-                .collect();
-            return Ok(Self::Local {
-                release,
-                opened: Some((opened, failed)),
-                tasks,
-            });
+            let held = Held::open(&opts.target, first, count, opts.sources).await;
+            return Ok(Self::Local(held));
         }
         let exe = std::env::current_exe().context("finding the load generator's own binary")?;
         let child = Command::new(exe)
@@ -216,7 +237,7 @@ impl Holder {
     /// Waits until the connections are open: (opened, failed).
     async fn opened(&mut self) -> anyhow::Result<(usize, usize)> {
         match self {
-            Self::Local { opened, .. } => Ok(opened.take().unwrap_or((0, 0))),
+            Self::Local(held) => Ok((held.report.opened, held.report.failed)),
             Self::Child(child) => {
                 let stdout = child.stdout.as_mut().context("child without stdout")?;
                 let mut line = String::new();
@@ -234,12 +255,7 @@ impl Holder {
     /// Closes the connections.
     async fn release(self) {
         match self {
-            Self::Local { release, tasks, .. } => {
-                release.notify_waiters();
-                for task in tasks {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-                }
-            }
+            Self::Local(held) => held.release().await,
             Self::Child(mut child) => {
                 drop(child.stdin.take());
                 if tokio::time::timeout(Duration::from_secs(10), child.wait())
@@ -277,23 +293,11 @@ pub async fn hold(
     count: usize,
     sources: usize,
 ) -> anyhow::Result<()> {
-    let release = Arc::new(Notify::new());
-    let (clients, failed) = client::connect_many(target, first, count, sources, 128).await;
-    let report = HoldReport {
-        opened: clients.len(),
-        failed,
-    };
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|ws| tokio::spawn(hold_one(ws, release.clone())))
-        .collect();
-    println!("{}", serde_json::to_string(&report)?);
+    let held = Held::open(target, first, count, sources).await;
+    println!("{}", serde_json::to_string(&held.report)?);
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
-    release.notify_waiters();
-    for task in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-    }
+    held.release().await;
     Ok(())
 }
 
