@@ -6,10 +6,13 @@
 //! reason, 1006 when the transport dropped without a close frame, or the code the
 //! gateway sent when it closed the connection for a protocol error.
 
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -17,6 +20,7 @@ use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::Span;
 
 use crate::app::outbox::{OutboxReceiver, outbox};
 use crate::app::registry::SLOW_CONSUMER;
@@ -64,8 +68,10 @@ impl Ending {
     }
 }
 
-/// Serves connection `conn` of `app` until it is closed.
-pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHandle) {
+/// Serves connection `conn` of `app` until it is closed. The connection's events are
+/// logged in `span`; it is not entered around every poll of the connection (a cost
+/// per message, in the subscriber's filter), only named as their parent.
+pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHandle, span: Span) {
     let (outbox, queue) = outbox();
     if app
         .send(Event::Connect {
@@ -83,7 +89,7 @@ pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHand
     // Reader and writer run in this one task (a connection is one task, not two):
     // whichever has work is polled; the writer ends once the reader is done.
     let reading = async {
-        let mut ending = read_loop(&mut stream, conn, &app, &outbox, close_sent).await;
+        let mut ending = read_loop(&mut stream, conn, &app, &span, &outbox, close_sent).await;
         if let Some(error) = ending.error.take() {
             let _ = app.send(Event::Error { conn, error }).await;
         }
@@ -130,6 +136,7 @@ async fn read_loop<S: Io>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     conn: u64,
     app: &AppHandle,
+    span: &Span,
     outbox: &Outbox,
     mut close_sent: oneshot::Receiver<WriterEnd>,
 ) -> Ending {
@@ -145,6 +152,7 @@ async fn read_loop<S: Io>(
     let alarm = tokio::time::sleep_until(Instant::now());
     tokio::pin!(alarm);
     let mut armed: Option<Instant> = None;
+    let mut turn: u32 = 0;
     loop {
         if let Some(beat) = heartbeat.deadline()
             && armed.is_none_or(|at| beat < at)
@@ -152,54 +160,92 @@ async fn read_loop<S: Io>(
             alarm.as_mut().reset(beat);
             armed = Some(beat);
         }
-        let next = if let Some(deadline) = deadline {
-            match tokio::time::timeout_at(deadline, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    tracing::debug!(conn, "the client did not answer the close frame in time");
+        let wake = if let Some(deadline) = deadline {
+            // The clock is read at every frame here too: a client that keeps sending
+            // after the gateway's close frame keeps the socket ready, and the
+            // timeout's own timer would never be polled.
+            let next = if Instant::now() < deadline {
+                tokio::time::timeout_at(deadline, stream.next()).await.ok()
+            } else {
+                None
+            };
+            match next {
+                Some(next) => Wake::Frame(next),
+                None => {
+                    tracing::debug!(parent: span, "the client did not answer the close frame in time");
                     break;
                 }
             }
+        } else if let Some(wake) = turn
+            .is_multiple_of(CHECK_EVERY)
+            .then(|| due_now(&mut close_sent, close_watch_done, armed))
+            .flatten()
+        {
+            wake
         } else {
+            // The socket first: a frame that is there is taken without polling the
+            // rest (the check above keeps a flood from starving them).
             tokio::select! {
-                next = stream.next() => next,
-                sent = &mut close_sent, if !close_watch_done => {
-                    close_watch_done = true;
-                    match sent {
-                        Ok(WriterEnd::CloseSent) => deadline = Some(Instant::now() + CLOSE_HANDSHAKE_TIMEOUT),
-                        // A client that does not read: the actor already reported it.
-                        Ok(WriterEnd::Aborted) => return Ending {
+                biased;
+                next = stream.next() => Wake::Frame(next),
+                sent = &mut close_sent, if !close_watch_done => Wake::Writer(sent.ok()),
+                () = &mut alarm, if armed.is_some() => Wake::Alarm,
+            }
+        };
+        turn = turn.wrapping_add(1);
+        let next = match wake {
+            Wake::Frame(next) => next,
+            Wake::Writer(sent) => {
+                close_watch_done = true;
+                match sent {
+                    Some(WriterEnd::CloseSent) => {
+                        deadline = Some(Instant::now() + CLOSE_HANDSHAKE_TIMEOUT);
+                    }
+                    // A client that does not read: the actor already reported it.
+                    Some(WriterEnd::Aborted) => {
+                        return Ending {
                             code: SLOW_CONSUMER.0,
                             reason: SLOW_CONSUMER.1.to_owned(),
                             error: None,
                             drain: false,
-                        },
-                        Ok(WriterEnd::Unsent) => return Ending::dropped(None),
-                        Err(_) => {}
+                        };
                     }
-                    continue;
+                    Some(WriterEnd::Unsent) => return Ending::dropped(None),
+                    None => {}
                 }
-                () = &mut alarm, if armed.is_some() => {
-                    armed = None;
-                    let reason = match heartbeat.due(Instant::now()) {
-                        Some(Due::Ping) => {
-                            outbox.ping();
-                            continue;
-                        }
-                        Some(Due::PongTimeout) => "no answer to ping",
-                        Some(Due::Idle) => "idle timeout",
-                        None => continue,
-                    };
-                    tracing::debug!(conn, "closing: {reason}");
-                    let error = ConnectionError { kind: ErrorKind::Timeout, message: reason.to_owned() };
-                    return Box::pin(close_for_error(outbox, &mut close_sent, close_watch_done, TIMEOUT_CODE, reason, error)).await;
-                }
+                continue;
+            }
+            Wake::Alarm => {
+                armed = None;
+                let reason = match heartbeat.due(Instant::now()) {
+                    Some(Due::Ping) => {
+                        outbox.ping();
+                        continue;
+                    }
+                    Some(Due::PongTimeout) => "no answer to ping",
+                    Some(Due::Idle) => "idle timeout",
+                    None => continue,
+                };
+                tracing::debug!(parent: span, "closing: {reason}");
+                let error = ConnectionError {
+                    kind: ErrorKind::Timeout,
+                    message: reason.to_owned(),
+                };
+                return Box::pin(close_for_error(
+                    outbox,
+                    &mut close_sent,
+                    close_watch_done,
+                    TIMEOUT_CODE,
+                    reason,
+                    error,
+                ))
+                .await;
             }
         };
         if let Some(Ok(message)) = &next {
-            heartbeat.frame(
-                Instant::now(),
+            heartbeat.frame_with(
                 matches!(message, Message::Text(_) | Message::Binary(_)),
+                Instant::now,
             );
         }
         let event = match next {
@@ -235,7 +281,7 @@ async fn read_loop<S: Io>(
                     return Ending::dropped(error);
                 }
                 Failure::Close { code, reason, kind } => {
-                    tracing::debug!(conn, code, "closing: {e}");
+                    tracing::debug!(parent: span, code, "closing: {e}");
                     let error = ConnectionError {
                         kind,
                         message: e.to_string(),
@@ -268,6 +314,39 @@ async fn read_loop<S: Io>(
         },
         None => Ending::dropped(None),
     }
+}
+
+/// What woke the reader.
+enum Wake {
+    /// A frame, an error, or the end of the stream.
+    Frame(Option<Result<Message, WsError>>),
+    /// The writer ended (`None`: without saying why).
+    Writer(Option<WriterEnd>),
+    /// The heartbeat's timer.
+    Alarm,
+}
+
+/// Every this many turns the reader looks at the writer's end and the timer before
+/// the socket, without waiting: a client that floods frames keeps the socket always
+/// ready, and neither the heartbeat nor the closing handshake may starve behind it.
+const CHECK_EVERY: u32 = 32;
+
+/// The writer's end or the timer, if either is there now.
+fn due_now(
+    close_sent: &mut oneshot::Receiver<WriterEnd>,
+    close_watch_done: bool,
+    armed: Option<Instant>,
+) -> Option<Wake> {
+    if !close_watch_done {
+        match close_sent.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => {}
+            Ok(end) => return Some(Wake::Writer(Some(end))),
+            Err(oneshot::error::TryRecvError::Closed) => return Some(Wake::Writer(None)),
+        }
+    }
+    armed
+        .is_some_and(|at| at <= Instant::now())
+        .then_some(Wake::Alarm)
 }
 
 /// What tungstenite hands over, and sends, when a client's close code is invalid.
@@ -400,17 +479,37 @@ struct Writer<S> {
 }
 
 impl<S: Io> Writer<S> {
+    /// Whether the reader has finished (it then drops its end of `stopped`).
+    fn reader_done(&mut self) -> bool {
+        !matches!(
+            self.stopped.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        )
+    }
+
     /// Writes until stopped; says why it ended when the reader must know.
     async fn run(&mut self) -> Option<WriterEnd> {
         let mut unflushed = 0usize;
         loop {
-            let first = tokio::select! {
-                biased;
-                _ = &mut self.stopped => return None,
-                out = self.queue.recv() => out,
+            if self.reader_done() {
+                return None;
+            }
+            // What is queued already is taken without a wait (and without polling
+            // `stopped`, which the check above covered).
+            let first = match self.queue.try_recv() {
+                Some(out) => Some(out),
+                None => tokio::select! {
+                    biased;
+                    _ = &mut self.stopped => return None,
+                    out = self.queue.recv() => out,
+                },
             };
             let mut next = Some(first?);
             while let Some(out) = next.take() {
+                if self.queue.is_aborted() {
+                    // Given up on (slow consumer): what is still queued is dropped.
+                    return Some(Box::pin(self.close_slow_consumer()).await);
+                }
                 let message = match out {
                     Outbound::Message(message) => message,
                     Outbound::Ping => Message::Ping(bytes::Bytes::new()),
@@ -419,12 +518,7 @@ impl<S: Io> Writer<S> {
                     }
                 };
                 unflushed += message.len();
-                let fed = tokio::select! {
-                    fed = self.sink.feed(message) => if fed.is_ok() { Write::Done } else { Write::Failed },
-                    () = self.queue.aborted() => Write::Aborted,
-                    // The connection ended: nothing more to write.
-                    _ = &mut self.stopped => Write::Failed,
-                };
+                let fed = self.feed(message).await;
                 let written = if fed == Write::Done && unflushed >= FLUSH_EVERY {
                     unflushed = 0;
                     self.flush().await
@@ -446,13 +540,53 @@ impl<S: Io> Writer<S> {
         }
     }
 
-    /// Flushes, unless the connection is aborted first.
+    /// Hands `message` to the protocol layer, unless the connection is aborted or
+    /// ends while it waits for room.
+    async fn feed(&mut self, message: Message) -> Write {
+        let mut message = Some(message);
+        poll_fn(|cx| {
+            self.poll_write(cx, |sink, cx| match sink.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(match message.take() {
+                    Some(message) => sink.as_mut().start_send(message),
+                    None => Ok(()),
+                }),
+                other => other,
+            })
+        })
+        .await
+    }
+
+    /// Flushes, unless the connection is aborted or ends first.
     async fn flush(&mut self) -> Write {
-        tokio::select! {
-            flushed = self.sink.flush() => if flushed.is_ok() { Write::Done } else { Write::Failed },
-            () = self.queue.aborted() => Write::Aborted,
-            _ = &mut self.stopped => Write::Failed,
+        poll_fn(|cx| self.poll_write(cx, |sink, cx| sink.as_mut().poll_flush(cx))).await
+    }
+
+    /// Polls one step of writing; while it waits for the client, the abort and the
+    /// end of the connection are watched too (only then: the common case, a socket
+    /// that takes the bytes at once, costs one poll).
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        step: impl FnOnce(
+            &mut Pin<&mut SplitSink<WebSocketStream<S>, Message>>,
+            &mut Context<'_>,
+        ) -> Poll<Result<(), WsError>>,
+    ) -> Poll<Write> {
+        if let Poll::Ready(done) = step(&mut Pin::new(&mut self.sink), cx) {
+            return Poll::Ready(if done.is_ok() {
+                Write::Done
+            } else {
+                Write::Failed
+            });
         }
+        if self.queue.poll_aborted(cx).is_ready() {
+            return Poll::Ready(Write::Aborted);
+        }
+        if Pin::new(&mut self.stopped).poll(cx).is_ready() {
+            // The connection ended: nothing more to write.
+            return Poll::Ready(Write::Failed);
+        }
+        Poll::Pending
     }
 
     /// The client fell too far behind: what is still queued is dropped and the close
@@ -522,7 +656,7 @@ mod tests {
         let (server_io, client_io) = tokio::io::duplex(1 << 16);
         let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        tokio::spawn(super::serve(server, 7, app));
+        tokio::spawn(super::serve(server, 7, app, tracing::Span::none()));
         assert!(matches!(
             events.recv().await,
             Some(Event::Connect { conn: 7, .. })
@@ -612,7 +746,7 @@ mod footprint {
         let (app, _events) = AppHandle::for_test(Limits::default());
         let (io, _client) = tokio::io::duplex(1024);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-        let task = super::serve(ws, 7, app);
+        let task = super::serve(ws, 7, app, tracing::Span::none());
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 3 << 10,

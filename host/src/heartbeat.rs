@@ -45,10 +45,18 @@ impl Heartbeat {
     }
 
     /// A frame arrived at `now`; `data` if it was a text or binary message.
+    #[cfg(test)]
     pub(crate) fn frame(&mut self, now: Instant, data: bool) {
+        self.frame_with(data, || now);
+    }
+
+    /// A frame arrived; `data` if it was a text or binary message. The clock is read
+    /// (`now`) only when an idle timeout needs the time of the last message: not at
+    /// every frame of every connection.
+    pub(crate) fn frame_with(&mut self, data: bool, now: impl FnOnce() -> Instant) {
         self.awaiting_since = None;
-        if data {
-            self.last_data = now;
+        if data && self.idle_timeout.is_some() {
+            self.last_data = now();
         }
     }
 

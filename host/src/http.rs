@@ -17,7 +17,6 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 use crate::app::admission::Refusal;
 use crate::app::{AcceptOutcome, AppHandle};
@@ -314,25 +313,22 @@ pub(crate) async fn handle(
 
     let on_upgrade = hyper::upgrade::on(&mut req);
     let span = tracing::info_span!("conn", app = %app.name, conn);
-    shared.connections.spawn(
-        async move {
-            // The connection holds its place in the app's limits until it ends.
-            let _slot = slot;
-            match on_upgrade.await {
-                Ok(upgraded) => {
-                    let config = WebSocketConfig::default()
-                        .read_buffer_size(app.limits.read_buffer_size)
-                        .max_message_size(Some(app.limits.max_message_size))
-                        .max_frame_size(Some(app.limits.max_frame_size));
-                    let io = TokioIo::new(upgraded);
-                    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                    connection::serve(ws, conn, app).await;
-                }
-                Err(e) => tracing::debug!("the upgrade did not complete: {e}"),
+    shared.connections.spawn(async move {
+        // The connection holds its place in the app's limits until it ends.
+        let _slot = slot;
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let config = WebSocketConfig::default()
+                    .read_buffer_size(app.limits.read_buffer_size)
+                    .max_message_size(Some(app.limits.max_message_size))
+                    .max_frame_size(Some(app.limits.max_frame_size));
+                let io = TokioIo::new(upgraded);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                connection::serve(ws, conn, app, span).await;
             }
+            Err(e) => tracing::debug!(parent: &span, "the upgrade did not complete: {e}"),
         }
-        .instrument(span),
-    );
+    });
     Ok(response)
 }
 

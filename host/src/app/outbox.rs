@@ -4,12 +4,11 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// What the actor asks a connection's writer to do.
@@ -29,16 +28,20 @@ pub(crate) struct Full;
 
 /// What both sides share. The queue is a plain deque behind a lock: it allocates
 /// nothing while empty (an idle connection costs no queue memory), and the writer
-/// takes everything queued in one go.
+/// takes everything queued in one go. A count beside it lets the writer see an empty
+/// queue without taking the lock (the common case at every wake-up).
 struct Shared {
     queue: Mutex<VecDeque<Outbound>>,
+    /// Items in `queue`; changed only under its lock.
+    items: AtomicUsize,
     /// Bytes of messages queued and not yet taken by the writer.
     queued: AtomicUsize,
     /// Wakes the writer when something is queued or the last sender is gone.
     writer: AtomicWaker,
     /// Live [`Outbox`] handles.
     senders: AtomicUsize,
-    abort: Notify,
+    /// The actor gave up on this client; the writer is woken to see it.
+    abort: AtomicBool,
 }
 
 impl Shared {
@@ -48,7 +51,11 @@ impl Shared {
     }
 
     fn enqueue(&self, out: Outbound) {
-        self.queue().push_back(out);
+        {
+            let mut queue = self.queue();
+            queue.push_back(out);
+            self.items.store(queue.len(), Ordering::Release);
+        }
         self.writer.wake();
     }
 }
@@ -73,10 +80,11 @@ fn size_of(message: &Message) -> usize {
 pub(crate) fn outbox() -> (Outbox, OutboxReceiver) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(VecDeque::new()),
+        items: AtomicUsize::new(0),
         queued: AtomicUsize::new(0),
         writer: AtomicWaker::new(),
         senders: AtomicUsize::new(1),
-        abort: Notify::new(),
+        abort: AtomicBool::new(false),
     });
     (
         Outbox {
@@ -135,7 +143,8 @@ impl Outbox {
     /// Tells the writer to give up on this connection, even in the middle of a write
     /// the client does not read (a slow consumer).
     pub(crate) fn abort(&self) {
-        self.shared.abort.notify_one();
+        self.shared.abort.store(true, Ordering::Release);
+        self.shared.writer.wake();
     }
 
     /// Bytes waiting now.
@@ -150,7 +159,26 @@ const KEEP_CAPACITY: usize = 64;
 impl OutboxReceiver {
     /// Completes when [`Outbox::abort`] was called.
     pub(crate) async fn aborted(&self) {
-        self.shared.abort.notified().await;
+        poll_fn(|cx| self.poll_aborted(cx)).await;
+    }
+
+    /// Whether [`Outbox::abort`] was called.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.shared.abort.load(Ordering::Acquire)
+    }
+
+    /// Ready once [`Outbox::abort`] was called; otherwise the task is woken when it is
+    /// (or when something is queued: the caller polls again).
+    pub(crate) fn poll_aborted(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_aborted() {
+            return Poll::Ready(());
+        }
+        self.shared.writer.register(cx.waker());
+        if self.is_aborted() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     fn taken(&self, out: Outbound) -> Outbound {
@@ -162,12 +190,18 @@ impl OutboxReceiver {
         out
     }
 
-    /// Moves everything queued into the local batch (one lock for the lot).
+    /// Moves everything queued into the local batch (one lock for the lot; none
+    /// while the queue is empty).
     fn refill(&mut self) {
         if self.batch.capacity() > KEEP_CAPACITY {
             self.batch = VecDeque::new();
         }
-        std::mem::swap(&mut *self.shared.queue(), &mut self.batch);
+        if self.shared.items.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut queue = self.shared.queue();
+        std::mem::swap(&mut *queue, &mut self.batch);
+        self.shared.items.store(0, Ordering::Release);
     }
 
     /// The next item, waiting for one; `None` once every sender is gone and the
