@@ -45,6 +45,10 @@ struct Actor {
     /// Reaches the actor's own queue, to schedule retries (weak: it must not keep
     /// the actor alive).
     inbox: mpsc::WeakSender<Event>,
+    /// Times hook calls: two reads per event, so the cheapest clock there is (the
+    /// CPU's counter where it is reliable, else the OS clock): the OS clock's two
+    /// reads were 1.5 % of the gateway's CPU time in the echo benchmark.
+    clock: quanta::Clock,
 }
 
 fn instance_limits(limits: &Limits) -> InstanceLimits {
@@ -80,6 +84,7 @@ pub(crate) fn spawn(
         breaker: Breaker::default(),
         pause: limits.crash_loop.backoff,
         inbox: events.downgrade(),
+        clock: quanta::Clock::new(),
     };
     std::thread::Builder::new()
         .name(format!("wsgate-app-{name}"))
@@ -231,11 +236,10 @@ impl Actor {
         hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
     ) -> Option<T> {
         let instance = self.instance.as_mut()?;
-        let started = Instant::now();
+        let started = self.clock.raw();
         let result = hook(instance);
-        self.stats
-            .metrics
-            .hook_took(name, started.elapsed().as_secs_f64());
+        let took = self.clock.delta(started, self.clock.raw());
+        self.stats.metrics.hook_took(name, took.as_secs_f64());
         match result {
             Ok(value) => Some(value),
             Err(trap) => {
