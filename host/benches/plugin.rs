@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the plugin layer (criterion): one `on-message` hook call into
-//! the echo plugin with a 32 B and a 4 KiB message, compiling a plugin, and making an
-//! instance. Timings are printed, never asserted.
+//! the echo plugin with a 32 B and a 4 KiB message, one `on-connect` call with no
+//! payload and no commands (the fixed cost of a call), compiling a plugin, and making
+//! an instance. Timings are printed, never asserted.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,6 +30,11 @@ fn plugin(c: &mut Criterion) {
     let engine = PluginEngine::new().unwrap();
     let echo = LoadedPlugin::compile(&engine, "echo", ECHO).unwrap();
     let mut instance = PluginInstance::standalone(&echo, "bench", limits()).unwrap();
+    // The fixed cost of entering the plugin and back: a hook with no payload whose
+    // answer is an empty list.
+    c.bench_function("hook call: echo on-connect, no commands", |b| {
+        b.iter(|| assert_eq!(instance.connect(black_box(1)).unwrap(), 0));
+    });
     for size in [32, 4096] {
         let text = "x".repeat(size);
         c.bench_function(&format!("hook call: echo on-message, {size} B"), |b| {

@@ -103,6 +103,15 @@ impl PluginInstance {
         self.on_message(conn, text).map(|commands| commands.len())
     }
 
+    /// Calls `on-connect` and returns how many commands the plugin answered with
+    /// (not run: there is no gateway).
+    ///
+    /// # Errors
+    /// [`HookTrap`] if the hook trapped; the instance is then unusable.
+    pub fn connect(&mut self, conn: u64) -> Result<usize, HookTrap> {
+        self.on_connect(conn).map(|commands| commands.len())
+    }
+
     /// Applies new limits from the next hook call on.
     pub(crate) fn set_limits(&mut self, limits: InstanceLimits) {
         self.deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
