@@ -729,6 +729,36 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(60));
         reader.abort();
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_frames_does_not_starve_the_idle_timeout() {
+        let limits = Limits {
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..Limits::default()
+        };
+        let (mut client, mut events) = connected(limits).await;
+        // 2,000 pings (which do not count as activity), then a message (which would),
+        // all in the socket before the gateway reads any, and the idle deadline
+        // passed meanwhile: the socket stays ready for the whole backlog.
+        for _ in 0..2000 {
+            client
+                .feed(Message::Ping(bytes::Bytes::new()))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        client
+            .feed(Message::text("too late"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        client.flush().await.unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        // The deadline is seen within the backlog, not after it.
+        match events.recv().await {
+            Some(Event::Error { error, .. }) => assert_eq!(error.message, "idle timeout"),
+            Some(Event::Text { text, .. }) => panic!("the backlog starved the timer: got {text}"),
+            _ => panic!("expected on-error (idle)"),
+        }
+    }
 }
 #[cfg(test)]
 mod footprint {
