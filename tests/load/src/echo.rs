@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Client, Target};
-use crate::procfs::CpuMeter;
+use crate::procfs::{CpuMeter, CpuTime};
 use crate::stats::{Latency, Percentiles, Window};
 
 /// What an `echo` run does.
@@ -52,6 +52,12 @@ pub struct EchoReport {
     pub server_cpu_s: Option<f64>,
     /// Round trips per server CPU-second.
     pub msgs_per_cpu_s: Option<f64>,
+    /// Server CPU time per round trip in its own code, µs (from `/proc`'s utime):
+    /// where one server differs from another, the kernel's share being the same
+    /// socket work for all.
+    pub server_user_us_per_msg: Option<f64>,
+    /// Server CPU time per round trip in the kernel, µs (stime).
+    pub server_kernel_us_per_msg: Option<f64>,
 }
 
 #[derive(Default)]
@@ -84,7 +90,7 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
             tokio::time::sleep_until(start.into()).await;
             let meter = CpuMeter::start(pid).ok()?;
             tokio::time::sleep_until(window.end.into()).await;
-            meter.used().ok()
+            meter.used_split().ok()
         })
     });
     let tasks: Vec<_> = clients
@@ -109,14 +115,19 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
     for task in tasks {
         let _ = task.await;
     }
-    let server_cpu_s = match meter {
+    let server_cpu = match meter {
         Some(m) => m.await.ok().flatten(),
         None => None,
     };
+    let server_cpu_s = server_cpu.map(CpuTime::total);
     let t = totals
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let msgs_per_sec = t.latency.count() as f64 / window.seconds();
+    let per_msg = |seconds: f64| {
+        let count = t.latency.count();
+        (count > 0).then(|| seconds * 1e6 / count as f64)
+    };
     Ok(EchoReport {
         msgs_per_sec,
         mb_per_sec: msgs_per_sec * opts.size as f64 / 1e6,
@@ -126,6 +137,8 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
         msgs_per_cpu_s: server_cpu_s
             .filter(|s| *s > 0.0)
             .map(|s| t.latency.count() as f64 / s),
+        server_user_us_per_msg: server_cpu.and_then(|c| per_msg(c.user)),
+        server_kernel_us_per_msg: server_cpu.and_then(|c| per_msg(c.system)),
     })
 }
 

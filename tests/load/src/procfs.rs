@@ -18,26 +18,54 @@ fn ticks_per_second() -> f64 {
     })
 }
 
+/// CPU time of a process, split into user space and kernel, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuTime {
+    /// In the process's own code (and its libraries).
+    pub user: f64,
+    /// In the kernel on its behalf (system calls: the socket work).
+    pub system: f64,
+}
+
+impl CpuTime {
+    /// User + system.
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// CPU time process `pid` used so far, all its threads.
+///
+/// # Errors
+/// The process is gone or `/proc` is not readable.
+pub fn cpu_time(pid: u32) -> anyhow::Result<CpuTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let (user, system) =
+        parse_cpu_ticks(&stat).with_context(|| format!("unexpected /proc/{pid}/stat"))?;
+    Ok(CpuTime {
+        user: user / ticks_per_second(),
+        system: system / ticks_per_second(),
+    })
+}
+
 /// CPU seconds (user + system) process `pid` used so far, all its threads.
 ///
 /// # Errors
 /// The process is gone or `/proc` is not readable.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    parse_cpu_ticks(&stat)
-        .map(|ticks| ticks / ticks_per_second())
-        .with_context(|| format!("unexpected /proc/{pid}/stat"))
+    cpu_time(pid).map(CpuTime::total)
 }
 
-/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name
-/// (field 2) may hold spaces and parentheses: fields are counted after its last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<f64> {
+/// utime and stime (fields 14 and 15) of a `/proc/<pid>/stat` line, in ticks. The
+/// command name (field 2) may hold spaces and parentheses: fields are counted after
+/// its last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<(f64, f64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace().skip(11);
     let utime: f64 = fields.next()?.parse().ok()?;
     let stime: f64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// Resident memory of process `pid`, in KiB (`VmRSS`).
@@ -58,7 +86,7 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
     pid: u32,
-    start: f64,
+    start: CpuTime,
 }
 
 impl CpuMeter {
@@ -69,7 +97,7 @@ impl CpuMeter {
     pub fn start(pid: u32) -> anyhow::Result<Self> {
         Ok(Self {
             pid,
-            start: cpu_seconds(pid)?,
+            start: cpu_time(pid)?,
         })
     }
 
@@ -78,7 +106,19 @@ impl CpuMeter {
     /// # Errors
     /// As [`cpu_seconds`].
     pub fn used(&self) -> anyhow::Result<f64> {
-        Ok(cpu_seconds(self.pid)? - self.start)
+        self.used_split().map(CpuTime::total)
+    }
+
+    /// CPU time used since [`CpuMeter::start`], user and kernel apart.
+    ///
+    /// # Errors
+    /// As [`cpu_seconds`].
+    pub fn used_split(&self) -> anyhow::Result<CpuTime> {
+        let now = cpu_time(self.pid)?;
+        Ok(CpuTime {
+            user: now.user - self.start.user,
+            system: now.system - self.start.system,
+        })
     }
 }
 
@@ -89,7 +129,7 @@ mod tests {
     #[test]
     fn cpu_ticks_are_counted_after_the_command_name() {
         let line = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0";
-        assert_eq!(parse_cpu_ticks(line), Some(325.0));
+        assert_eq!(parse_cpu_ticks(line), Some((250.0, 75.0)));
     }
 
     #[test]

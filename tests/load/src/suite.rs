@@ -171,6 +171,12 @@ async fn run_scenario(
             if let Some(v) = r.msgs_per_cpu_s {
                 m.insert("msg per server CPU-s", v);
             }
+            if let Some(v) = r.server_user_us_per_msg {
+                m.insert("server user µs per msg", v);
+            }
+            if let Some(v) = r.server_kernel_us_per_msg {
+                m.insert("server kernel µs per msg", v);
+            }
             m.insert("p99 µs", r.latency.p99_us);
         }
         Scenario::Broadcast1k | Scenario::Broadcast10k => {
