@@ -20,7 +20,6 @@ use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tracing::Span;
 
 use crate::app::outbox::{OutboxReceiver, outbox};
 use crate::app::registry::SLOW_CONSUMER;
@@ -68,10 +67,10 @@ impl Ending {
     }
 }
 
-/// Serves connection `conn` of `app` until it is closed. The connection's events are
-/// logged in `span`; it is not entered around every poll of the connection (a cost
-/// per message, in the subscriber's filter), only named as their parent.
-pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHandle, span: Span) {
+/// Serves connection `conn` of `app` until it is closed. Its log events carry `app`
+/// and `conn` as fields; no span is entered around its polls (that cost a filter
+/// check per message) nor kept for its life (memory at every idle connection).
+pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHandle) {
     let (outbox, queue) = outbox();
     if app
         .send(Event::Connect {
@@ -89,7 +88,7 @@ pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: u64, app: AppHand
     // Reader and writer run in this one task (a connection is one task, not two):
     // whichever has work is polled; the writer ends once the reader is done.
     let reading = async {
-        let mut ending = read_loop(&mut stream, conn, &app, &span, &outbox, close_sent).await;
+        let mut ending = read_loop(&mut stream, conn, &app, &outbox, close_sent).await;
         if let Some(error) = ending.error.take() {
             let _ = app.send(Event::Error { conn, error }).await;
         }
@@ -136,7 +135,6 @@ async fn read_loop<S: Io>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     conn: u64,
     app: &AppHandle,
-    span: &Span,
     outbox: &Outbox,
     mut close_sent: oneshot::Receiver<WriterEnd>,
 ) -> Ending {
@@ -172,7 +170,7 @@ async fn read_loop<S: Io>(
             match next {
                 Some(next) => Wake::Frame(next),
                 None => {
-                    tracing::debug!(parent: span, "the client did not answer the close frame in time");
+                    tracing::debug!(app = %app.name, conn, "the client did not answer the close frame in time");
                     break;
                 }
             }
@@ -226,7 +224,7 @@ async fn read_loop<S: Io>(
                     Some(Due::Idle) => "idle timeout",
                     None => continue,
                 };
-                tracing::debug!(parent: span, "closing: {reason}");
+                tracing::debug!(app = %app.name, conn, "closing: {reason}");
                 let error = ConnectionError {
                     kind: ErrorKind::Timeout,
                     message: reason.to_owned(),
@@ -281,7 +279,7 @@ async fn read_loop<S: Io>(
                     return Ending::dropped(error);
                 }
                 Failure::Close { code, reason, kind } => {
-                    tracing::debug!(parent: span, code, "closing: {e}");
+                    tracing::debug!(app = %app.name, conn, code, "closing: {e}");
                     let error = ConnectionError {
                         kind,
                         message: e.to_string(),
@@ -656,7 +654,7 @@ mod tests {
         let (server_io, client_io) = tokio::io::duplex(1 << 16);
         let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        tokio::spawn(super::serve(server, 7, app, tracing::Span::none()));
+        tokio::spawn(super::serve(server, 7, app));
         assert!(matches!(
             events.recv().await,
             Some(Event::Connect { conn: 7, .. })
@@ -776,7 +774,7 @@ mod footprint {
         let (app, _events) = AppHandle::for_test(Limits::default());
         let (io, _client) = tokio::io::duplex(1024);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-        let task = super::serve(ws, 7, app, tracing::Span::none());
+        let task = super::serve(ws, 7, app);
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 3 << 10,
