@@ -711,13 +711,17 @@ mod tests {
         ));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn an_idle_timeout_counts_messages_not_pongs() {
-        let limits = Limits {
+    /// The default limits with a 60 s idle timeout.
+    fn idle_60s() -> Limits {
+        Limits {
             idle_timeout: Some(Duration::from_secs(60)),
             ..Limits::default()
-        };
-        let (mut client, mut events) = connected(limits).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_timeout_counts_messages_not_pongs() {
+        let (mut client, mut events) = connected(idle_60s()).await;
         let start = Instant::now();
         let reader = tokio::spawn(async move { while let Some(Ok(_)) = client.next().await {} });
         match events.recv().await {
@@ -730,11 +734,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_flood_of_frames_does_not_starve_the_idle_timeout() {
-        let limits = Limits {
-            idle_timeout: Some(Duration::from_secs(60)),
-            ..Limits::default()
-        };
-        let (mut client, mut events) = connected(limits).await;
+        let (mut client, mut events) = connected(idle_60s()).await;
         // 2,000 pings (which do not count as activity), then a message (which would),
         // all in the socket before the gateway reads any, and the idle deadline
         // passed meanwhile: the socket stays ready for the whole backlog.
