@@ -7,13 +7,35 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use crate::app::stats::AppStats;
-use crate::app::{AppHandle, Event, Reload, actor};
+use crate::app::{AppHandle, Input, actor};
+use crate::close::APP_REMOVED;
 use crate::config::{AppConfig, Config, PluginSource};
 use crate::metrics::{AppMetrics, Metrics};
-use crate::plugin::loader::content_hash;
+use crate::plugin::loader::{self, content_hash};
 use crate::plugin::{LoadedPlugin, PluginEngine, PluginError};
 use crate::reload::watcher::absolute;
-use crate::server::StartError;
+
+/// Why the gateway cannot start, or a config cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An app's plugin cannot be loaded: the message names the app, the plugin and
+    /// what is wrong with it.
+    #[error("app {app:?}: plugin {plugin}: {source}")]
+    Plugin {
+        /// The app's name.
+        app: String,
+        /// The plugin's path (or `embedded:NAME`).
+        plugin: String,
+        /// What is wrong.
+        source: PluginError,
+    },
+    /// The WebAssembly engine cannot be set up.
+    #[error(transparent)]
+    Engine(PluginError),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
 
 /// The routes: URL path → app. Read by every handshake, written by config reloads.
 pub(crate) type Routes = RwLock<HashMap<String, AppHandle>>;
@@ -47,23 +69,6 @@ pub struct ConfigChanges {
     pub unchanged: Vec<String>,
 }
 
-/// The bytes of a plugin component.
-pub(crate) fn read_plugin(
-    source: &PluginSource,
-) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
-    match source {
-        PluginSource::File(path) => {
-            std::fs::read(path)
-                .map(std::borrow::Cow::Owned)
-                .map_err(|source| PluginError::Read {
-                    path: path.clone(),
-                    source,
-                })
-        }
-        PluginSource::Embedded { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
-    }
-}
-
 /// Reads and compiles the plugin of `app`.
 fn compile(engine: &PluginEngine, app: &AppConfig) -> Result<LoadedPlugin, StartError> {
     let plugin = app.plugin.describe();
@@ -72,7 +77,7 @@ fn compile(engine: &PluginEngine, app: &AppConfig) -> Result<LoadedPlugin, Start
         plugin: plugin.clone(),
         source,
     };
-    let bytes = read_plugin(&app.plugin).map_err(error)?;
+    let bytes = loader::read(&app.plugin).map_err(error)?;
     LoadedPlugin::compile(engine, &plugin, &bytes).map_err(error)
 }
 
@@ -220,7 +225,7 @@ impl Apps {
                 None => true,
                 Some((plugin, hash)) => {
                     *plugin != app.plugin
-                        || read_plugin(&app.plugin)
+                        || loader::read(&app.plugin)
                             .map(|bytes| content_hash(&bytes) != *hash)
                             .unwrap_or(true)
                 }
@@ -243,10 +248,7 @@ impl Apps {
         for name in removed {
             if let Some(running) = apps.remove(&name) {
                 routes.remove(&running.config.route);
-                let _ = running.handle.blocking_send(Event::CloseAll {
-                    code: 1001,
-                    reason: "app removed",
-                });
+                let _ = running.handle.blocking_send(Input::CloseAll(APP_REMOVED));
                 tracing::info!(app = %name, "app removed: its connections are closed with 1001");
                 changes.removed.push(name);
             }
@@ -274,17 +276,10 @@ impl Apps {
                     let reloaded = plugin.is_some();
                     if before.limits != app.limits {
                         running.handle.limits = app.limits;
-                        let _ = running.handle.blocking_send(Event::SetLimits(app.limits));
+                        let _ = running.handle.blocking_send(Input::SetLimits(app.limits));
                     }
                     if let Some(plugin) = plugin {
-                        let reload = Reload {
-                            plugin,
-                            origin: app.plugin.describe(),
-                            since,
-                        };
-                        let _ = running
-                            .handle
-                            .blocking_send(Event::Reload(Box::new(reload)));
+                        let _ = running.handle.reload(plugin, app.plugin.describe(), since);
                     }
                     routes.insert(app.route.clone(), running.handle.clone());
                     running.config = app.clone();

@@ -33,12 +33,9 @@ pub fn check(config: &Config) -> Result<Vec<AppCheck>, PluginError> {
         .iter()
         .map(|app| {
             let plugin = app.plugin.describe();
-            let result = crate::apps::read_plugin(&app.plugin).and_then(|bytes| {
+            let result = crate::plugin::loader::read(&app.plugin).and_then(|bytes| {
                 let loaded = LoadedPlugin::compile(&engine, &plugin, &bytes)?;
-                let limits = InstanceLimits {
-                    memory: app.limits.memory,
-                    hook_timeout: app.limits.hook_timeout,
-                };
+                let limits = InstanceLimits::from(&app.limits);
                 PluginInstance::new(&loaded, PluginLog::new(app.name.as_str().into()), limits)?;
                 Ok(loaded.compile_time)
             });

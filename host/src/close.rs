@@ -1,4 +1,91 @@
-//! Close codes and reasons a server may send (RFC 6455 §7.4).
+//! Every close code and reason the gateway sends, named once (tungstenite's
+//! [`CloseCode`] for the codes), and the rules for codes and reasons a plugin asks
+//! for (RFC 6455 §7.4).
+
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// A close code with the reason the gateway sends beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Close {
+    /// The code.
+    pub(crate) code: CloseCode,
+    /// The reason (at most [`MAX_REASON_BYTES`]).
+    pub(crate) reason: &'static str,
+}
+
+impl Close {
+    /// The code as a number.
+    pub(crate) fn code(self) -> u16 {
+        self.code.into()
+    }
+}
+
+/// The gateway shuts down.
+pub(crate) const SHUTDOWN: Close = Close {
+    code: CloseCode::Away,
+    reason: "going away",
+};
+/// The app was removed from the config.
+pub(crate) const APP_REMOVED: Close = Close {
+    code: CloseCode::Away,
+    reason: "app removed",
+};
+/// The client answered no ping within `pong_timeout_ms`.
+pub(crate) const PING_TIMEOUT: Close = Close {
+    code: CloseCode::Away,
+    reason: "no answer to ping",
+};
+/// The client sent no message within `idle_timeout_ms`.
+pub(crate) const IDLE_TIMEOUT: Close = Close {
+    code: CloseCode::Away,
+    reason: "idle timeout",
+};
+/// The client broke RFC 6455.
+pub(crate) const PROTOCOL_ERROR: Close = Close {
+    code: CloseCode::Protocol,
+    reason: "protocol error",
+};
+/// What tungstenite sends, and hands over in place of the client's frame, when a
+/// client's close code is one a peer may not send.
+pub(crate) const REPLACED_CLOSE: Close = Close {
+    code: CloseCode::Protocol,
+    reason: "Protocol violation",
+};
+/// A text message was not UTF-8.
+pub(crate) const INVALID_UTF8: Close = Close {
+    code: CloseCode::Invalid,
+    reason: "invalid UTF-8",
+};
+/// The client's outbound queue overflowed (`slow_consumer = "close"`).
+pub(crate) const SLOW_CONSUMER: Close = Close {
+    code: CloseCode::Policy,
+    reason: "slow consumer",
+};
+/// A message or frame was over `max_message_size` / `max_frame_size`.
+pub(crate) const MESSAGE_TOO_BIG: Close = Close {
+    code: CloseCode::Size,
+    reason: "message too big",
+};
+/// The connection failed in a way the gateway has no better code for.
+pub(crate) const INTERNAL_ERROR: Close = Close {
+    code: CloseCode::Error,
+    reason: "internal error",
+};
+/// The plugin trapped (or misbehaved) on this connection's event.
+pub(crate) const PLUGIN_TRAPPED: Close = Close {
+    code: CloseCode::Error,
+    reason: "plugin error",
+};
+/// The app's crash-loop breaker tripped.
+pub(crate) const APP_FAILED: Close = Close {
+    code: CloseCode::Error,
+    reason: "app failed",
+};
+
+/// The code `on-close` sees when the client's close frame had no code (1005).
+pub(crate) const NO_STATUS: u16 = 1005;
+/// The code `on-close` sees when the transport dropped without a close frame (1006).
+pub(crate) const ABNORMAL: u16 = 1006;
 
 /// Longest close reason in bytes: a close frame's payload is at most 125 bytes, two of
 /// which hold the code.

@@ -5,21 +5,30 @@
 //! (components implementing `wit/plugin.wit`) see events and answer with commands.
 //!
 //! # Layout
-//! - [`config`]: the TOML config file, its validation, and the embedded demo.
-//! - [`check`]: `wsgate check`, loading every plugin without serving.
-//! - [`plugin`]: compiling, linking and calling plugins under limits.
-//! - `app`: one actor per app that owns the plugin instance and its connections.
-//! - `http`: routing, handshake validation and the HTTP answers (404, 426, 400…).
-//! - `connection`: one WebSocket connection: reading, writing, closing.
-//! - `heartbeat`: when to ping a connection and when to give up on it.
-//! - `tls`: the rustls acceptor for `wss://`.
+//! Bottom first; a module imports only modules above it in this list (checked by
+//! `tests/layers.rs`, which fails on a back-import), so the house has no circle.
+//! - `model`: the host's own events, commands and handshake types; every contract
+//!   version's bindings convert to and from them at the plugin boundary.
+//! - `close`: every close code and reason the gateway sends, and the rules for a
+//!   plugin's.
+//! - [`config`]: the public config types, the TOML file and its validation, the demo.
 //! - `metrics`: Prometheus metrics, served at `/metrics`.
-//! - `static_files`: an app's static files (the demo's chat page).
-//! - `close`: close codes a server may send.
-//! - `apps`: the set of running apps, and applying a new config to them.
-//! - [`reload`]: watching plugin files and handing new versions to their apps.
-//! - [`server`]: the accept loop, start-up and shutdown ([`Gateway`]).
+//! - `tls`: the rustls acceptor for `wss://`.
 //! - [`scaffold`]: `wsgate new`, a plugin crate from a template.
+//! - [`plugin`]: compiling, linking and calling plugins under limits (bindings per
+//!   contract version, host imports, plugin output).
+//! - [`check`]: `wsgate check`, loading every plugin without serving.
+//! - `app`: one actor per app that owns the plugin instance, the registry of its
+//!   connections (the command interpreter), admission, the breaker; it sees a
+//!   connection only through its outbox.
+//! - `connection`: one WebSocket connection: reader, writer, heartbeat, failures.
+//! - [`reload`]: watching plugin files and handing new versions to their apps.
+//! - `apps`: the set of running apps, starting them and applying a new config.
+//! - `http`: routing, the handshake, the gateway's endpoints, static files.
+//! - [`server`]: the [`Gateway`] (accept loop, start-up, shutdown), listeners,
+//!   signals, and [`server::run`] (what `wsgate serve` does).
+//!
+//! `main.rs` is the command line only (clap), on top of all of them.
 
 pub mod check;
 pub mod config;
@@ -32,16 +41,15 @@ mod app;
 mod apps;
 mod close;
 mod connection;
-mod heartbeat;
 mod http;
 mod metrics;
-mod static_files;
+mod model;
 mod tls;
 
 pub use app::stats::AppStatsSnapshot;
-pub use apps::ConfigChanges;
+pub use apps::{ConfigChanges, StartError};
 pub use config::{Config, ConfigError};
 pub use plugin::PluginError;
 pub use reload::WatchError;
-pub use server::{Gateway, StartError};
+pub use server::Gateway;
 pub use tls::TlsError;

@@ -9,7 +9,8 @@ use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use wsgate::{Config, Gateway};
+use wsgate::Config;
+use wsgate::server::{ServeOptions, shutdown_signal};
 
 /// A WebSocket gateway whose application logic runs as WebAssembly components.
 #[derive(Parser)]
@@ -144,163 +145,16 @@ fn serve(
     listen: Option<SocketAddr>,
     watch: bool,
 ) -> anyhow::Result<()> {
-    let mut config = load(config_path.clone())?;
-    let file_listen = config.listen;
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
+    let config = load(config_path.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let gateway = Gateway::start(&config)?;
-        if watch {
-            match gateway.watch_plugins() {
-                Ok(()) => tracing::info!("watching plugin files for new versions"),
-                Err(e) => tracing::error!("{e}; plugins reload on SIGHUP only"),
-            }
-        }
-        if let Some(path) = config_path {
-            // Installed before "listening": a SIGHUP from then on reloads, never kills.
-            let hangups = hangup_signals()?;
-            tokio::spawn(reload_on_sighup(
-                gateway.clone(),
-                path,
-                (file_listen, config.server.clone()),
-                hangups,
-            ));
-        }
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener
-            .local_addr()
-            .context("cannot read the listening address")?;
-        let (stop, stopping) = tokio::sync::watch::channel(false);
-        if let Some(admin) = config.server.admin_listen {
-            let admin_listener = tokio::net::TcpListener::bind(admin)
-                .await
-                .with_context(|| format!("cannot listen on {admin} (admin_listen)"))?;
-            let admin_addr = admin_listener
-                .local_addr()
-                .context("cannot read the admin address")?;
-            tracing::info!("metrics and health on http://{admin_addr}");
-            let gateway = gateway.clone();
-            let mut stopping = stopping.clone();
-            tokio::spawn(async move {
-                let _ = gateway
-                    .serve_admin(admin_listener, async move {
-                        let _ = stopping.wait_for(|stop| *stop).await;
-                    })
-                    .await;
-            });
-        }
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            let _ = stop.send(true);
-        });
-        let mut stopping = stopping;
-        tracing::info!("listening on ws://{addr}");
-        gateway
-            .serve(listener, async move {
-                let _ = stopping.wait_for(|stop| *stop).await;
-            })
-            .await?;
-        tracing::info!("stopped");
-        Ok(())
-    })
-}
-
-/// Re-reads the config file at each SIGHUP and applies it; a config with errors is
-/// refused whole and the running one stays.
-#[cfg(unix)]
-async fn reload_on_sighup(
-    gateway: Gateway,
-    path: PathBuf,
-    (listening, running_settings): (SocketAddr, wsgate::config::ServerSettings),
-    mut hangups: Hangups,
-) {
-    while hangups.recv().await.is_some() {
-        tracing::info!(file = %path.display(), "SIGHUP: reloading the config");
-        let gateway = gateway.clone();
-        let file = path.clone();
-        let running_settings = running_settings.clone();
-        let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let config = Config::load(&file)?;
-            if config.listen != listening {
-                tracing::warn!(
-                    "`listen` changed to {}; it applies at the next start",
-                    config.listen
-                );
-            }
-            if config.server != running_settings {
-                tracing::warn!(
-                    "handshake_timeout_ms, max_header_bytes, drain_timeout_ms, tls, admin_listen or cache_dir changed; \
-                     they apply at the next start"
-                );
-            }
-            Ok(gateway.reload_config(&config)?)
-        })
-        .await;
-        match applied {
-            Ok(Ok(changes)) => tracing::info!(
-                added = ?changes.added,
-                removed = ?changes.removed,
-                changed = ?changes.changed,
-                unchanged = changes.unchanged.len(),
-                "config reloaded"
-            ),
-            Ok(Err(e)) => tracing::error!("config reload refused, the running config stays: {e:#}"),
-            Err(e) => tracing::error!("config reload failed: {e}"),
-        }
-    }
-}
-
-#[cfg(unix)]
-type Hangups = tokio::signal::unix::Signal;
-
-#[cfg(unix)]
-fn hangup_signals() -> anyhow::Result<Hangups> {
-    use tokio::signal::unix::{SignalKind, signal};
-    signal(SignalKind::hangup()).context("cannot listen for SIGHUP")
-}
-
-#[cfg(not(unix))]
-type Hangups = ();
-
-#[cfg(not(unix))]
-fn hangup_signals() -> anyhow::Result<Hangups> {
+    let options = ServeOptions {
+        config_path,
+        listen,
+        watch,
+    };
+    runtime.block_on(wsgate::server::run(config, options, shutdown_signal()))?;
     Ok(())
-}
-
-#[cfg(not(unix))]
-async fn reload_on_sighup(
-    _gateway: Gateway,
-    _path: PathBuf,
-    _running: (SocketAddr, wsgate::config::ServerSettings),
-    _hangups: Hangups,
-) {
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

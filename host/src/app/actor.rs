@@ -15,20 +15,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::breaker::Breaker;
+use super::breaker::{Breaker, next_backoff};
 use super::registry::Registry;
 use super::stats::AppStats;
-use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Event, Reload};
-use crate::config::{Limits, MAX_BACKOFF};
+use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Input, Reload};
+use crate::close::{APP_FAILED, PLUGIN_TRAPPED};
+use crate::config::Limits;
+use crate::model::{AcceptDecision, ConnId, ConnectionError, ErrorKind, Event};
 use crate::plugin::instance::InstanceLimits;
 use crate::plugin::output::PluginLog;
-use crate::plugin::types::{AcceptDecision, Command, ConnectionError, ErrorKind};
 use crate::plugin::{HookTrap, LoadedPlugin, PluginError, PluginInstance};
-
-/// The close code and reason for a connection whose event made the plugin trap.
-const TRAP_CLOSE: (u16, &str) = (1011, "plugin error");
-/// The close code and reason for the connections of an app whose breaker tripped.
-const FAILED_CLOSE: (u16, &str) = (1011, "app failed");
 
 /// One app's actor.
 struct Actor {
@@ -44,18 +40,11 @@ struct Actor {
     pause: Duration,
     /// Reaches the actor's own queue, to schedule retries (weak: it must not keep
     /// the actor alive).
-    inbox: mpsc::WeakSender<Event>,
+    inbox: mpsc::WeakSender<Input>,
     /// Times hook calls: two reads per event, so the cheapest clock there is (the
     /// CPU's counter where it is reliable, else the OS clock): the OS clock's two
     /// reads were 1.5 % of the gateway's CPU time in the echo benchmark.
     clock: quanta::Clock,
-}
-
-fn instance_limits(limits: &Limits) -> InstanceLimits {
-    InstanceLimits {
-        memory: limits.memory,
-        hook_timeout: limits.hook_timeout,
-    }
 }
 
 /// Starts the actor of app `name` on its own thread and returns its handle.
@@ -71,7 +60,7 @@ pub(crate) fn spawn(
 ) -> Result<AppHandle, PluginError> {
     let name: Arc<str> = name.into();
     let log = PluginLog::new(name.clone());
-    let instance = PluginInstance::new(&plugin, log.clone(), instance_limits(&limits))?;
+    let instance = PluginInstance::new(&plugin, log.clone(), InstanceLimits::from(&limits))?;
     let (events, inbox) = mpsc::channel(EVENT_QUEUE);
     stats.set_plugin_hash(plugin.hash);
     let actor = Actor {
@@ -103,7 +92,7 @@ pub(crate) fn spawn(
 }
 
 impl Actor {
-    fn run(mut self, mut inbox: mpsc::Receiver<Event>) {
+    fn run(mut self, mut inbox: mpsc::Receiver<Input>) {
         let span = tracing::info_span!("app", app = %self.log.app());
         let _entered = span.enter();
         while let Some(event) = inbox.blocking_recv() {
@@ -114,71 +103,68 @@ impl Actor {
         tracing::debug!("app stopped");
     }
 
-    fn handle(&mut self, event: Event) {
-        match event {
-            Event::Accept {
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Accept {
                 conn,
                 request,
                 reply,
             } => {
-                let outcome = match self.call(conn, "on-accept", |p| p.on_accept(conn, &request)) {
-                    Some(AcceptDecision::Allow(allow)) => AcceptOutcome::Allow {
-                        subprotocol: allow.subprotocol,
-                    },
-                    Some(AcceptDecision::Deny(deny)) => AcceptOutcome::Deny {
-                        status: deny.status,
-                        reason: deny.reason,
-                    },
-                    None if self.instance.is_none() => AcceptOutcome::Deny {
-                        status: 503,
-                        reason: "the app is failing; try again later".into(),
-                    },
-                    None => AcceptOutcome::Deny {
-                        status: 500,
-                        reason: "the app failed to handle the connection".into(),
-                    },
+                let outcome = match self.call(conn, "on-accept", |p| p.on_accept(conn, request)) {
+                    Some(AcceptDecision::Allow { subprotocol }) => {
+                        AcceptOutcome::Allow { subprotocol }
+                    }
+                    Some(AcceptDecision::Deny { status, reason }) => {
+                        AcceptOutcome::Deny { status, reason }
+                    }
+                    None if self.instance.is_none() => AcceptOutcome::Failing,
+                    None => AcceptOutcome::Trapped,
                 };
                 // The client may have gone while the plugin decided.
                 let _ = reply.send(outcome);
             }
-            Event::Connect { conn, outbox } => {
+            Input::Connect { conn, outbox } => {
                 self.registry.insert(conn, outbox);
                 tracing::debug!(conn, open = self.registry.len(), "connected");
                 if self.instance.is_some() {
-                    self.run_hook(conn, "on-connect", |p| p.on_connect(conn));
+                    self.run_hook(&Event::Connect { conn });
                 } else {
-                    self.registry.close(conn, FAILED_CLOSE.0, FAILED_CLOSE.1);
+                    self.registry
+                        .close(conn, APP_FAILED.code(), APP_FAILED.reason);
                 }
             }
-            Event::Text { conn, text } => {
-                if self.registry.is_open(conn) {
-                    self.run_hook(conn, "on-message", |p| p.on_message(conn, text.as_str()));
+            Input::Event(event) => self.event(&event),
+            Input::CloseAll(close) => self.registry.close_all(close.code(), close.reason),
+            Input::Reload(reload) => self.reload(*reload),
+            Input::SetLimits(limits) => {
+                self.limits = limits;
+                if let Some(instance) = self.instance.as_mut() {
+                    instance.set_limits(InstanceLimits::from(&limits));
                 }
             }
-            Event::Binary { conn, data } => {
-                if self.registry.is_open(conn) {
-                    self.run_hook(conn, "on-binary", |p| p.on_binary(conn, &data));
+            Input::Retry => self.retry(),
+        }
+    }
+
+    /// Hands a connection's event to the plugin: messages only while the connection
+    /// is open, errors and the close always (the close forgets the connection first).
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Text { conn, .. } | Event::Binary { conn, .. } => {
+                if !self.registry.is_open(*conn) {
+                    return;
                 }
             }
             Event::Error { conn, error } => {
                 tracing::debug!(conn, kind = ?error.kind, "connection error: {}", error.message);
-                self.run_hook(conn, "on-error", |p| p.on_error(conn, &error));
             }
             Event::Close { conn, code, reason } => {
-                self.registry.remove(conn);
+                self.registry.remove(*conn);
                 tracing::debug!(conn, code, reason, open = self.registry.len(), "closed");
-                self.run_hook(conn, "on-close", |p| p.on_close(conn, code, &reason));
             }
-            Event::CloseAll { code, reason } => self.registry.close_all(code, reason),
-            Event::Reload(reload) => self.reload(*reload),
-            Event::SetLimits(limits) => {
-                self.limits = limits;
-                if let Some(instance) = self.instance.as_mut() {
-                    instance.set_limits(instance_limits(&limits));
-                }
-            }
-            Event::Retry => self.retry(),
+            Event::Connect { .. } => {}
         }
+        self.run_hook(event);
     }
 
     /// Calls `on-error` (slow consumer) for connections whose queue overflowed.
@@ -196,19 +182,15 @@ impl Actor {
                         self.limits.outbound_queue_bytes
                     ),
                 };
-                self.run_hook(conn, "on-error", |p| p.on_error(conn, &error));
+                self.run_hook(&Event::Error { conn, error });
             }
         }
     }
 
-    /// Calls a hook that returns commands, and runs them.
-    fn run_hook(
-        &mut self,
-        conn: u64,
-        name: &'static str,
-        hook: impl FnOnce(&mut PluginInstance) -> Result<Vec<Command>, HookTrap>,
-    ) {
-        let Some(commands) = self.call(conn, name, hook) else {
+    /// Hands `event` to its hook, and runs the commands it returns.
+    fn run_hook(&mut self, event: &Event) {
+        let conn = event.conn();
+        let Some(commands) = self.call(conn, event.hook(), |p| p.handle(event)) else {
             return;
         };
         if commands.len() > self.limits.max_commands {
@@ -219,7 +201,8 @@ impl Actor {
                 max_commands = self.limits.max_commands,
                 "a hook returned more commands than max_commands: none run; closing the connection"
             );
-            self.registry.close(conn, TRAP_CLOSE.0, TRAP_CLOSE.1);
+            self.registry
+                .close(conn, PLUGIN_TRAPPED.code(), PLUGIN_TRAPPED.reason);
             self.count_failure();
             return;
         }
@@ -231,7 +214,7 @@ impl Actor {
     /// the breaker), and returns `None`. Returns `None` at once while failed.
     fn call<T>(
         &mut self,
-        conn: u64,
+        conn: ConnId,
         name: &'static str,
         hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
     ) -> Option<T> {
@@ -251,7 +234,8 @@ impl Actor {
                     "plugin trapped: {}; closing the connection with 1011",
                     trap.message
                 );
-                self.registry.close(conn, TRAP_CLOSE.0, TRAP_CLOSE.1);
+                self.registry
+                    .close(conn, PLUGIN_TRAPPED.code(), PLUGIN_TRAPPED.reason);
                 self.count_failure();
                 None
             }
@@ -273,7 +257,7 @@ impl Actor {
         PluginInstance::new(
             &self.plugin,
             self.log.clone(),
-            instance_limits(&self.limits),
+            InstanceLimits::from(&self.limits),
         )
     }
 
@@ -305,19 +289,23 @@ impl Actor {
         );
         self.instance = None;
         self.stats.set_failed(true);
-        self.registry.close_all(FAILED_CLOSE.0, FAILED_CLOSE.1);
+        self.registry
+            .close_all(APP_FAILED.code(), APP_FAILED.reason);
         self.pause = pause;
-        self.schedule_retry(pause);
+        self.schedule(pause, Input::Retry);
     }
 
-    fn schedule_retry(&self, pause: Duration) {
+    /// Hands `input` to this actor after `delay`. The one place that schedules
+    /// actor work for later (today only the crash-loop retry, with a short-lived
+    /// thread per retry; the app's timers will put one deadline heap here).
+    fn schedule(&self, delay: Duration, input: Input) {
         let inbox = self.inbox.clone();
         let scheduled = std::thread::Builder::new()
             .name("wsgate-retry".into())
             .spawn(move || {
-                std::thread::sleep(pause);
+                std::thread::sleep(delay);
                 if let Some(inbox) = inbox.upgrade() {
-                    let _ = inbox.blocking_send(Event::Retry);
+                    let _ = inbox.blocking_send(input);
                 }
             });
         if let Err(e) = scheduled {
@@ -336,12 +324,12 @@ impl Actor {
                 tracing::info!("the app recovered from its crash loop: a fresh instance serves");
             }
             Err(e) => {
-                self.pause = (self.pause * 2).min(MAX_BACKOFF);
+                self.pause = next_backoff(self.pause);
                 tracing::error!(
                     retry_in_ms = self.pause.as_millis(),
                     "the app's retry failed: {e}"
                 );
-                self.schedule_retry(self.pause);
+                self.schedule(self.pause, Input::Retry);
             }
         }
     }
@@ -376,9 +364,12 @@ impl Actor {
     }
 
     fn swap(&mut self, plugin: LoadedPlugin) -> Result<(), String> {
-        let mut fresh =
-            PluginInstance::new(&plugin, self.log.clone(), instance_limits(&self.limits))
-                .map_err(|e| e.to_string())?;
+        let mut fresh = PluginInstance::new(
+            &plugin,
+            self.log.clone(),
+            InstanceLimits::from(&self.limits),
+        )
+        .map_err(|e| e.to_string())?;
         let state = match self.instance.as_mut().map(PluginInstance::snapshot) {
             Some(Ok(state)) => state,
             Some(Err(trap)) => {
@@ -411,5 +402,157 @@ impl Actor {
         self.instance = Some(fresh);
         self.plugin = plugin;
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "demo"))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+    use crate::app::outbox::{OutboxReceiver, outbox};
+    use crate::app::stats::AppStats;
+    use crate::app::{AcceptOutcome, AppHandle, Input, Outbound};
+    use crate::config::Limits;
+    use crate::model::{Event, Request};
+    use crate::plugin::{LoadedPlugin, PluginEngine};
+
+    const TESTBED: &[u8] = include_bytes!(env!("WSGATE_DEMO_TESTBED_WASM"));
+    const WAIT: Duration = Duration::from_secs(20);
+
+    fn testbed() -> LoadedPlugin {
+        let engine = PluginEngine::new().unwrap_or_else(|e| panic!("{e}"));
+        LoadedPlugin::compile(&engine, "testbed", TESTBED).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The testbed app's actor, without sockets.
+    fn app(limits: Limits) -> (AppHandle, Arc<AppStats>) {
+        let stats = Arc::new(AppStats::default());
+        let handle = super::spawn("testbed", testbed(), limits, stats.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        (handle, stats)
+    }
+
+    async fn connect(app: &AppHandle, conn: u64) -> OutboxReceiver {
+        let (tx, rx) = outbox();
+        send(app, Input::Connect { conn, outbox: tx }).await;
+        rx
+    }
+
+    async fn send(app: &AppHandle, input: Input) {
+        assert!(app.send(input).await.is_ok(), "the actor is gone");
+    }
+
+    async fn say(app: &AppHandle, conn: u64, text: &str) {
+        let text = Utf8Bytes::from(text.to_owned());
+        send(app, Input::Event(Event::Text { conn, text })).await;
+    }
+
+    /// Hands the app a new testbed version (the same bytes: a swap all the same).
+    async fn reload(app: &AppHandle) {
+        let reload = super::Reload {
+            plugin: testbed(),
+            origin: "test".into(),
+            since: std::time::Instant::now(),
+        };
+        send(app, Input::Reload(Box::new(reload))).await;
+    }
+
+    /// The next thing queued for a connection, as text.
+    async fn next(rx: &mut OutboxReceiver) -> String {
+        let out = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("nothing queued within {WAIT:?}"));
+        match out {
+            Some(Outbound::Message(Message::Text(t))) => t.as_str().to_owned(),
+            Some(Outbound::Close { code, reason }) => format!("close {code} {reason}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    async fn accept(app: &AppHandle, conn: u64) -> AcceptOutcome {
+        let request = Request {
+            path: "/t".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            remote_addr: "127.0.0.1:1".into(),
+            subprotocols: Vec::new(),
+        };
+        app.accept(conn, request)
+            .await
+            .unwrap_or_else(|_| panic!("the actor is gone"))
+    }
+
+    #[tokio::test]
+    async fn a_trap_closes_its_connection_with_1011_and_a_fresh_instance_serves_the_rest() {
+        let (app, stats) = app(Limits::default());
+        let mut one = connect(&app, 1).await;
+        let mut two = connect(&app, 2).await;
+        say(&app, 1, "panic").await;
+        assert_eq!(next(&mut one).await, "close 1011 plugin error");
+        say(&app, 2, "whoami").await;
+        assert_eq!(next(&mut two).await, "2");
+        let s = stats.snapshot();
+        assert_eq!((s.traps, s.recoveries, s.failed), (1, 1, false));
+    }
+
+    #[tokio::test]
+    async fn traps_in_a_row_trip_the_breaker_and_the_retry_brings_the_app_back() {
+        let mut limits = Limits::default();
+        limits.crash_loop.traps = 2;
+        limits.crash_loop.backoff = Duration::from_millis(50);
+        let (app, stats) = app(limits);
+        let mut one = connect(&app, 1).await;
+        let mut two = connect(&app, 2).await;
+        let mut three = connect(&app, 3).await;
+        say(&app, 1, "panic").await;
+        say(&app, 2, "panic").await;
+        assert_eq!(next(&mut one).await, "close 1011 plugin error");
+        assert_eq!(next(&mut two).await, "close 1011 plugin error");
+        assert_eq!(next(&mut three).await, "close 1011 app failed");
+        assert!(matches!(accept(&app, 4).await, AcceptOutcome::Failing));
+        // The retry comes after the backoff, through the actor's own queue.
+        let back = tokio::time::timeout(WAIT, async {
+            while stats.is_failed() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(back.is_ok(), "the app did not come back");
+        assert!(matches!(accept(&app, 5).await, AcceptOutcome::Allow { .. }));
+        let mut five = connect(&app, 5).await;
+        say(&app, 5, "whoami").await;
+        assert_eq!(next(&mut five).await, "5");
+    }
+
+    #[tokio::test]
+    async fn a_reload_hands_the_state_over_and_a_refused_one_keeps_the_old_version() {
+        let (app, stats) = app(Limits::default());
+        let _one = connect(&app, 1).await;
+        let close = Event::Close {
+            conn: 1,
+            code: 4000,
+            reason: "gone".into(),
+        };
+        send(&app, Input::Event(close)).await;
+        reload(&app).await;
+        let mut two = connect(&app, 2).await;
+        say(&app, 2, "events").await;
+        let events = next(&mut two).await;
+        assert!(events.contains("\"code\":4000"), "state lost: {events}");
+        assert_eq!(stats.snapshot().reloads_applied, 1);
+
+        // A snapshot that makes the next version's restore trap: refused, the old
+        // version serves on with its state.
+        say(&app, 2, "poison").await;
+        assert_eq!(next(&mut two).await, "poisoned");
+        reload(&app).await;
+        say(&app, 2, "events").await;
+        let after = next(&mut two).await;
+        assert!(after.contains("\"code\":4000"), "state lost: {after}");
+        let s = stats.snapshot();
+        assert_eq!((s.reloads_applied, s.reloads_refused), (1, 1));
     }
 }

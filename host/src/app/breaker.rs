@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::{CrashLoop, MAX_BACKOFF};
 
+/// The pause after `previous` while failures go on: twice as long, up to
+/// [`MAX_BACKOFF`].
+pub(crate) fn next_backoff(previous: Duration) -> Duration {
+    (previous * 2).min(MAX_BACKOFF)
+}
+
 /// The trap history of one app.
 #[derive(Debug, Default)]
 pub(crate) struct Breaker {
@@ -36,7 +42,7 @@ impl Breaker {
             (Some(previous), Some(last))
                 if now.saturating_duration_since(last) <= previous * 2 + policy.window =>
             {
-                (previous * 2).min(MAX_BACKOFF)
+                next_backoff(previous)
             }
             _ => policy.backoff,
         };

@@ -3,7 +3,7 @@
 //! - [`actor`]: the thread that owns the plugin instance and handles the app's events
 //!   one at a time, in order.
 //! - [`registry`]: the app's open connections, and the commands run against them.
-//! - [`event`]: what connections and the reloader tell the actor.
+//! - [`input`]: what connections and the gateway tell the actor.
 //! - [`outbox`]: a connection's outbound queue, bounded in bytes.
 //! - [`admission`]: connection limits, in all and per IP.
 //! - [`breaker`]: the crash-loop breaker.
@@ -13,7 +13,7 @@
 pub(crate) mod actor;
 pub(crate) mod admission;
 pub(crate) mod breaker;
-pub(crate) mod event;
+pub(crate) mod input;
 pub(crate) mod outbox;
 pub(crate) mod registry;
 pub(crate) mod sched;
@@ -21,12 +21,15 @@ pub(crate) mod stats;
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Limits;
-use crate::plugin::types;
+use crate::model::{ConnId, Request};
+use crate::plugin::LoadedPlugin;
 use admission::Admission;
-pub(crate) use event::{AcceptOutcome, Event, Reload};
+pub(crate) use input::{AcceptOutcome, Input, Reload};
 pub(crate) use outbox::{Outbound, Outbox};
 use stats::AppStats;
 
@@ -42,7 +45,7 @@ pub(crate) struct AppHandle {
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<AppStats>,
     pub(crate) admission: Arc<Admission>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<Input>,
 }
 
 /// The actor is gone: the gateway is shutting down.
@@ -52,7 +55,7 @@ pub(crate) struct AppGone;
 impl AppHandle {
     /// A handle whose events go to the returned queue instead of an actor (tests).
     #[cfg(test)]
-    pub(crate) fn for_test(limits: Limits) -> (Self, mpsc::Receiver<Event>) {
+    pub(crate) fn for_test(limits: Limits) -> (Self, mpsc::Receiver<Input>) {
         let (events, inbox) = mpsc::channel(EVENT_QUEUE);
         let handle = Self {
             name: "test".into(),
@@ -65,7 +68,7 @@ impl AppHandle {
     }
 
     /// Hands `event` to the actor, waiting while its queue is full.
-    pub(crate) async fn send(&self, event: Event) -> Result<(), AppGone> {
+    pub(crate) async fn send(&self, event: Input) -> Result<(), AppGone> {
         // The common case takes no await; the waiting one is boxed, so that its state
         // does not sit in every connection's task for the connection's whole life.
         match self.events.try_send(event) {
@@ -78,18 +81,33 @@ impl AppHandle {
     }
 
     /// Hands `event` to the actor from a thread outside the async runtime.
-    pub(crate) fn blocking_send(&self, event: Event) -> Result<(), AppGone> {
+    pub(crate) fn blocking_send(&self, event: Input) -> Result<(), AppGone> {
         self.events.blocking_send(event).map_err(|_| AppGone)
+    }
+
+    /// Hands a new plugin version to the actor (from a thread outside the async
+    /// runtime), which swaps it in between two events with a state handoff.
+    pub(crate) fn reload(
+        &self,
+        plugin: LoadedPlugin,
+        origin: String,
+        since: Instant,
+    ) -> Result<(), AppGone> {
+        self.blocking_send(Input::Reload(Box::new(Reload {
+            plugin,
+            origin,
+            since,
+        })))
     }
 
     /// Asks the plugin whether to accept a handshake.
     pub(crate) async fn accept(
         &self,
-        conn: u64,
-        request: types::Request,
+        conn: ConnId,
+        request: Request,
     ) -> Result<AcceptOutcome, AppGone> {
         let (reply, answer) = oneshot::channel();
-        self.send(Event::Accept {
+        self.send(Input::Accept {
             conn,
             request,
             reply,

@@ -5,19 +5,15 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use rustc_hash::FxBuildHasher;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::Outbox;
 use super::outbox::Full;
 use super::stats::AppStats;
-use crate::close;
+use crate::close::{self, SLOW_CONSUMER};
 use crate::config::{Limits, SlowConsumer};
-use crate::plugin::types::Command;
-
-/// The close code and reason for a client whose outbound queue overflowed.
-pub(crate) const SLOW_CONSUMER: (u16, &str) = (1008, "slow consumer");
+use crate::model::{Command, ConnId};
 
 /// The traffic counter a message goes to, and its length.
 fn flow_of<'a>(message: &Message, stats: &'a AppStats) -> (&'a crate::metrics::Flow, usize) {
@@ -40,9 +36,9 @@ pub(crate) struct Registry {
     /// Keyed by connection id. The ids are the gateway's own counter, never a
     /// client's input, so a fast non-keyed hash is safe here (no flooding of one
     /// bucket is possible) and saves a SipHash per command.
-    conns: HashMap<u64, Entry, FxBuildHasher>,
+    conns: HashMap<ConnId, Entry, FxBuildHasher>,
     /// Connections closed as slow consumers since the last [`Registry::take_overflows`].
-    overflowed: Vec<u64>,
+    overflowed: Vec<ConnId>,
 }
 
 impl Registry {
@@ -78,51 +74,36 @@ impl Registry {
     }
 
     /// Runs a hook's commands, in order.
-    pub(crate) fn execute(&mut self, commands: Vec<Command>, limits: &Limits, stats: &AppStats) {
+    pub(crate) fn execute(
+        &mut self,
+        commands: impl IntoIterator<Item = Command>,
+        limits: &Limits,
+        stats: &AppStats,
+    ) {
         for command in commands {
             match command {
-                Command::Send(c) => self.send(
-                    c.conn,
-                    Message::Text(Utf8Bytes::from(c.text)),
-                    limits,
-                    stats,
-                ),
-                Command::SendBinary(c) => {
-                    self.send(c.conn, Message::Binary(Bytes::from(c.data)), limits, stats);
+                Command::Send { conn, payload } => {
+                    self.send(conn, payload.into_message(), limits, stats);
                 }
-                Command::Broadcast(c) => {
-                    self.broadcast(
-                        &Message::Text(Utf8Bytes::from(c.text)),
-                        c.except,
-                        limits,
-                        stats,
-                    );
+                Command::Broadcast { payload, except } => {
+                    self.broadcast(&payload.into_message(), except, limits, stats);
                 }
-                Command::BroadcastBinary(c) => {
-                    self.broadcast(
-                        &Message::Binary(Bytes::from(c.data)),
-                        c.except,
-                        limits,
-                        stats,
-                    );
-                }
-                Command::Close(c) => {
-                    let code = if close::server_may_send(c.code) {
-                        c.code
+                Command::Close { conn, code, reason } => {
+                    let code = if close::server_may_send(code) {
+                        code
                     } else {
                         tracing::warn!(
-                            conn = c.conn,
-                            "plugin asked for close code {} which a server may not send; sending {} instead",
-                            c.code,
+                            conn,
+                            "plugin asked for close code {code} which a server may not send; sending {} instead",
                             close::FALLBACK_CODE
                         );
                         close::FALLBACK_CODE
                     };
-                    if c.reason.len() > close::MAX_REASON_BYTES {
-                        tracing::warn!(conn = c.conn, "close reason longer than 123 bytes; cut");
+                    if reason.len() > close::MAX_REASON_BYTES {
+                        tracing::warn!(conn, "close reason longer than 123 bytes; cut");
                     }
-                    let reason = close::truncate_reason(&c.reason).to_owned();
-                    self.close(c.conn, code, &reason);
+                    let reason = close::truncate_reason(&reason).to_owned();
+                    self.close(conn, code, &reason);
                 }
             }
         }
@@ -195,7 +176,7 @@ impl Registry {
                 );
                 stats.slow_consumer_closed();
                 entry.outbox.abort();
-                self.close(conn, SLOW_CONSUMER.0, SLOW_CONSUMER.1);
+                self.close(conn, SLOW_CONSUMER.code(), SLOW_CONSUMER.reason);
                 self.overflowed.push(conn);
             }
         }
@@ -222,5 +203,209 @@ impl Registry {
         for conn in ids {
             self.close(conn, code, reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+    use super::Registry;
+    use crate::app::Outbound;
+    use crate::app::outbox::{OutboxReceiver, outbox};
+    use crate::app::stats::AppStats;
+    use crate::config::{Limits, SlowConsumer};
+    use crate::model::{Command, Payload};
+
+    fn text(s: &str) -> Payload {
+        Payload::Text(Utf8Bytes::from(s.to_owned()))
+    }
+
+    /// A registry with connections `ids`, and the receiving end of each queue.
+    fn registry(ids: &[u64]) -> (Registry, Vec<OutboxReceiver>) {
+        let mut registry = Registry::default();
+        let queues = ids
+            .iter()
+            .map(|&id| {
+                let (tx, rx) = outbox();
+                registry.insert(id, tx);
+                rx
+            })
+            .collect();
+        (registry, queues)
+    }
+
+    /// Everything queued for a connection, as text (`close CODE REASON`, `ping`).
+    fn drained(rx: &mut OutboxReceiver) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv())
+            .map(|out| match out {
+                Outbound::Message(Message::Text(t)) => t.as_str().to_owned(),
+                Outbound::Message(Message::Binary(b)) => format!("binary {}", b.len()),
+                Outbound::Message(other) => format!("{other:?}"),
+                Outbound::Close { code, reason } => format!("close {code} {reason}"),
+                Outbound::Ping => "ping".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn send_reaches_one_connection_and_a_stranger_is_dropped_and_counted() {
+        let (mut reg, mut q) = registry(&[1, 2]);
+        let stats = AppStats::default();
+        reg.execute(
+            [
+                Command::Send {
+                    conn: 2,
+                    payload: text("hi"),
+                },
+                Command::Send {
+                    conn: 2,
+                    payload: Payload::Binary(Bytes::from_static(&[1, 2, 3])),
+                },
+                Command::Send {
+                    conn: 99,
+                    payload: text("nobody"),
+                },
+            ],
+            &Limits::default(),
+            &stats,
+        );
+        assert!(drained(&mut q[0]).is_empty());
+        assert_eq!(drained(&mut q[1]), ["hi", "binary 3"]);
+        assert_eq!(stats.snapshot().commands_dropped, 1);
+    }
+
+    #[test]
+    fn broadcast_reaches_every_open_connection_but_the_excepted_and_closing_ones() {
+        let (mut reg, mut q) = registry(&[1, 2, 3]);
+        let stats = AppStats::default();
+        reg.close(3, 1000, "bye");
+        reg.execute(
+            [Command::Broadcast {
+                payload: text("all"),
+                except: Some(1),
+            }],
+            &Limits::default(),
+            &stats,
+        );
+        assert!(drained(&mut q[0]).is_empty());
+        assert_eq!(drained(&mut q[1]), ["all"]);
+        assert_eq!(drained(&mut q[2]), ["close 1000 bye"]);
+    }
+
+    #[test]
+    fn close_comes_after_earlier_sends_and_stops_later_ones() {
+        let (mut reg, mut q) = registry(&[1]);
+        let stats = AppStats::default();
+        let send = |s: &str| Command::Send {
+            conn: 1,
+            payload: text(s),
+        };
+        reg.execute(
+            [
+                send("before"),
+                Command::Close {
+                    conn: 1,
+                    code: 4000,
+                    reason: "done".into(),
+                },
+                send("after"),
+                Command::Close {
+                    conn: 1,
+                    code: 4001,
+                    reason: "again".into(),
+                },
+            ],
+            &Limits::default(),
+            &stats,
+        );
+        assert_eq!(drained(&mut q[0]), ["before", "close 4000 done"]);
+        assert!(!reg.is_open(1));
+        assert_eq!(
+            reg.len(),
+            1,
+            "closing is not gone: the close event removes it"
+        );
+    }
+
+    #[test]
+    fn a_close_code_a_server_may_not_send_becomes_1011_and_a_long_reason_is_cut() {
+        let (mut reg, mut q) = registry(&[1, 2]);
+        let stats = AppStats::default();
+        reg.execute(
+            [
+                Command::Close {
+                    conn: 1,
+                    code: 1005,
+                    reason: "reserved".into(),
+                },
+                Command::Close {
+                    conn: 2,
+                    code: 1000,
+                    reason: "é".repeat(100),
+                },
+            ],
+            &Limits::default(),
+            &stats,
+        );
+        assert_eq!(drained(&mut q[0]), ["close 1011 reserved"]);
+        let cut = drained(&mut q[1]).remove(0);
+        assert!(cut.starts_with("close 1000 é"), "{cut}");
+        assert!(cut.len() - "close 1000 ".len() <= 123, "{}", cut.len());
+    }
+
+    #[test]
+    fn a_full_queue_closes_the_slow_consumer_with_1008_and_reports_it_once() {
+        let (mut reg, mut q) = registry(&[1, 2]);
+        let stats = AppStats::default();
+        let limits = Limits {
+            outbound_queue_bytes: 10,
+            ..Limits::default()
+        };
+        let big = || Command::Broadcast {
+            payload: text("0123456789"),
+            except: Some(2),
+        };
+        reg.execute([big(), big(), big()], &limits, &stats);
+        assert_eq!(
+            drained(&mut q[0]),
+            ["0123456789", "close 1008 slow consumer"]
+        );
+        assert!(q[0].is_aborted(), "the writer is told to give up");
+        assert_eq!(reg.take_overflows(), [1]);
+        assert!(reg.take_overflows().is_empty());
+        assert_eq!(stats.snapshot().slow_consumer_closes, 1);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_message_when_the_policy_says_drop() {
+        let (mut reg, mut q) = registry(&[1]);
+        let stats = AppStats::default();
+        let limits = Limits {
+            outbound_queue_bytes: 10,
+            slow_consumer: SlowConsumer::Drop,
+            ..Limits::default()
+        };
+        let send = || Command::Send {
+            conn: 1,
+            payload: text("0123456789"),
+        };
+        reg.execute([send(), send()], &limits, &stats);
+        assert_eq!(drained(&mut q[0]), ["0123456789"]);
+        assert!(reg.is_open(1));
+        assert!(reg.take_overflows().is_empty());
+        assert_eq!(stats.snapshot().outbound_dropped, 1);
+    }
+
+    #[test]
+    fn close_all_closes_every_connection_once() {
+        let (mut reg, mut q) = registry(&[1, 2]);
+        reg.close(2, 4000, "first");
+        reg.close_all(1001, "going away");
+        assert_eq!(drained(&mut q[0]), ["close 1001 going away"]);
+        assert_eq!(drained(&mut q[1]), ["close 4000 first"]);
+        reg.remove(1);
+        assert_eq!(reg.len(), 1);
     }
 }

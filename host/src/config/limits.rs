@@ -19,7 +19,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, Locator};
+use super::ConfigError;
+use super::file::{Locator, ranged};
 
 /// What to do with a connection whose outbound queue is full (`slow_consumer`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -183,25 +184,6 @@ fn pick<'a, T>(
 ) -> Option<&'a Spanned<T>> {
     app.and_then(Option::as_ref)
         .or_else(|| global.and_then(Option::as_ref))
-}
-
-/// Checks that a value is within `min..=max` and converts it.
-fn ranged(
-    loc: &Locator<'_>,
-    key: &str,
-    value: &Spanned<u64>,
-    min: u64,
-    max: u64,
-    unit: &str,
-) -> Result<u64, ConfigError> {
-    let v = *value.get_ref();
-    if v < min || v > max {
-        return Err(loc.at(
-            value,
-            format!("`{key}` must be from {min} to {max}{unit}, not {v}"),
-        ));
-    }
-    Ok(v)
 }
 
 fn size(

@@ -15,8 +15,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::ConfigError;
+use super::file::{Locator, ranged};
 use super::limits::Size;
-use super::{ConfigError, Locator};
 
 /// Certificate and key files for `wss://`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,20 +95,14 @@ pub(crate) struct RawServer<'a> {
     pub(crate) cache_dir: Option<&'a Spanned<String>>,
 }
 
+/// A duration in ms of `key`, from 1 to `max`.
 fn millis(
     loc: &Locator<'_>,
     key: &str,
     value: &Spanned<u64>,
     max: u64,
 ) -> Result<Duration, ConfigError> {
-    let v = *value.get_ref();
-    if v == 0 || v > max {
-        return Err(loc.at(
-            value,
-            format!("`{key}` must be from 1 to {max} ms, not {v}"),
-        ));
-    }
-    Ok(Duration::from_millis(v))
+    ranged(loc, key, value, 1, max, " ms").map(Duration::from_millis)
 }
 
 /// Validates the server keys; relative paths are resolved against `base`.

@@ -12,10 +12,13 @@ use wasmtime::Store;
 
 use super::PluginError;
 use super::bindings::{Plugin, handler, types};
+use super::convert::Commands;
 use super::engine::PluginEngine;
 use super::loader::LoadedPlugin;
 use super::output::PluginLog;
 use super::state::StoreState;
+use crate::config::Limits;
+use crate::model::{AcceptDecision, ConnId, Event, Request};
 
 /// The limits one instance runs under.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +27,15 @@ pub struct InstanceLimits {
     pub memory: usize,
     /// Wall-clock deadline of one hook call.
     pub hook_timeout: Duration,
+}
+
+impl From<&Limits> for InstanceLimits {
+    fn from(limits: &Limits) -> Self {
+        Self {
+            memory: limits.memory,
+            hook_timeout: limits.hook_timeout,
+        }
+    }
 }
 
 /// A hook call that trapped: the plugin panicked, ran out of time or memory, or broke
@@ -100,7 +112,11 @@ impl PluginInstance {
     /// # Errors
     /// [`HookTrap`] if the hook trapped; the instance is then unusable.
     pub fn message(&mut self, conn: u64, text: &str) -> Result<usize, HookTrap> {
-        self.on_message(conn, text).map(|commands| commands.len())
+        let (hooks, store) = self.hooks();
+        hooks
+            .call_on_message(store, conn, text)
+            .map(|commands| commands.len())
+            .map_err(|e| trap("on-message", &e))
     }
 
     /// Calls `on-connect` and returns how many commands the plugin answered with
@@ -109,7 +125,11 @@ impl PluginInstance {
     /// # Errors
     /// [`HookTrap`] if the hook trapped; the instance is then unusable.
     pub fn connect(&mut self, conn: u64) -> Result<usize, HookTrap> {
-        self.on_connect(conn).map(|commands| commands.len())
+        let (hooks, store) = self.hooks();
+        hooks
+            .call_on_connect(store, conn)
+            .map(|commands| commands.len())
+            .map_err(|e| trap("on-connect", &e))
     }
 
     /// Applies new limits from the next hook call on.
@@ -126,70 +146,32 @@ impl PluginInstance {
     /// Calls `on-accept`.
     pub(crate) fn on_accept(
         &mut self,
-        conn: u64,
-        request: &types::Request,
-    ) -> Result<types::AcceptDecision, HookTrap> {
+        conn: ConnId,
+        request: Request,
+    ) -> Result<AcceptDecision, HookTrap> {
+        let request = types::Request::from(request);
         let (hooks, store) = self.hooks();
         hooks
-            .call_on_accept(store, conn, request)
+            .call_on_accept(store, conn, &request)
+            .map(AcceptDecision::from)
             .map_err(|e| trap("on-accept", &e))
     }
 
-    /// Calls `on-connect`.
-    pub(crate) fn on_connect(&mut self, conn: u64) -> Result<Vec<types::Command>, HookTrap> {
+    /// Hands `event` to its hook and returns the commands it answered with.
+    pub(crate) fn handle(&mut self, event: &Event) -> Result<Commands, HookTrap> {
         let (hooks, store) = self.hooks();
-        hooks
-            .call_on_connect(store, conn)
-            .map_err(|e| trap("on-connect", &e))
-    }
-
-    /// Calls `on-message`.
-    pub(crate) fn on_message(
-        &mut self,
-        conn: u64,
-        text: &str,
-    ) -> Result<Vec<types::Command>, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_on_message(store, conn, text)
-            .map_err(|e| trap("on-message", &e))
-    }
-
-    /// Calls `on-binary`.
-    pub(crate) fn on_binary(
-        &mut self,
-        conn: u64,
-        data: &[u8],
-    ) -> Result<Vec<types::Command>, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_on_binary(store, conn, data)
-            .map_err(|e| trap("on-binary", &e))
-    }
-
-    /// Calls `on-close`.
-    pub(crate) fn on_close(
-        &mut self,
-        conn: u64,
-        code: u16,
-        reason: &str,
-    ) -> Result<Vec<types::Command>, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_on_close(store, conn, code, reason)
-            .map_err(|e| trap("on-close", &e))
-    }
-
-    /// Calls `on-error`.
-    pub(crate) fn on_error(
-        &mut self,
-        conn: u64,
-        error: &types::ConnectionError,
-    ) -> Result<Vec<types::Command>, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_on_error(store, conn, error)
-            .map_err(|e| trap("on-error", &e))
+        let answer = match event {
+            Event::Connect { conn } => hooks.call_on_connect(store, *conn),
+            Event::Text { conn, text } => hooks.call_on_message(store, *conn, text.as_str()),
+            Event::Binary { conn, data } => hooks.call_on_binary(store, *conn, data),
+            Event::Error { conn, error } => {
+                hooks.call_on_error(store, *conn, &types::ConnectionError::from(error))
+            }
+            Event::Close { conn, code, reason } => hooks.call_on_close(store, *conn, *code, reason),
+        };
+        answer
+            .map(Commands::new)
+            .map_err(|e| trap(event.hook(), &e))
     }
 
     /// Calls `snapshot`.

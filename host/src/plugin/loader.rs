@@ -10,6 +10,25 @@ use super::PluginError;
 use super::bindings::{HANDLER_EXPORT, HANDLER_INTERFACE, PluginPre};
 use super::engine::PluginEngine;
 use super::state::StoreState;
+use crate::config::PluginSource;
+
+/// The bytes of a plugin component: read from its file, or built into the binary.
+///
+/// # Errors
+/// [`PluginError::Read`] if the file cannot be read.
+pub(crate) fn read(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
+    match source {
+        PluginSource::File(path) => {
+            std::fs::read(path)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|source| PluginError::Read {
+                    path: path.clone(),
+                    source,
+                })
+        }
+        PluginSource::Embedded { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
+    }
+}
 
 /// A compiled, linked and type-checked plugin. Cheap to clone; instantiate it with
 /// [`PluginInstance::new`](super::PluginInstance::new).

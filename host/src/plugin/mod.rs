@@ -1,13 +1,18 @@
 //! Plugins: WebAssembly components that implement `wit/plugin.wit`.
 //!
 //! - [`engine`]: the shared wasmtime engine, linker and epoch thread.
-//! - [`loader`]: bytes → checked, linked [`LoadedPlugin`] (compile once).
+//! - [`loader`]: a plugin's bytes (file or embedded) → checked, linked
+//!   [`LoadedPlugin`] (compile once).
 //! - [`instance`]: one running instance and its typed hook calls.
 //! - [`state`]: what a store holds (WASI context without ambient authority, limits).
 //! - [`output`]: plugin stdout/stderr and `log` → tracing.
 //! - `bindings`: the generated host bindings.
+//! - `convert`: the host's own types (`crate::model`) to and from the bindings.
+//!
+//! Below the runtime: it imports only `config` and `model` of the crate.
 
 mod bindings;
+mod convert;
 pub mod engine;
 pub mod instance;
 pub mod loader;
@@ -19,8 +24,6 @@ use std::path::PathBuf;
 pub use engine::PluginEngine;
 pub use instance::{HookTrap, PluginInstance};
 pub use loader::LoadedPlugin;
-
-pub(crate) use bindings::types;
 
 /// Why a plugin cannot be loaded. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use super::watcher::Changes;
-use crate::app::{AppHandle, Event, Reload};
+use crate::app::AppHandle;
 use crate::plugin::loader::content_hash;
 use crate::plugin::{LoadedPlugin, PluginEngine};
 
@@ -100,12 +100,7 @@ fn reload_file(
     match LoadedPlugin::compile(engine, &origin, &bytes) {
         Ok(plugin) => {
             for app in apps {
-                let reload = Reload {
-                    plugin: plugin.clone(),
-                    origin: origin.clone(),
-                    since: seen,
-                };
-                if app.blocking_send(Event::Reload(Box::new(reload))).is_err() {
+                if app.reload(plugin.clone(), origin.clone(), seen).is_err() {
                     tracing::debug!(app = %app.name, "app stopped before its reload");
                 }
             }

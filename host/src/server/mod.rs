@@ -1,5 +1,10 @@
 //! The [`Gateway`]: start-up (compile every app's plugin, start its actor), the accept
-//! loop, hot reload (plugin files and config), and shutdown.
+//! loop, hot reload (plugin files and config), and shutdown; [`run`], what `wsgate
+//! serve` does with a config (listeners, SIGHUP, signals).
+//!
+//! - `listen`: the accept loop and HTTP/1.1 per connection.
+//! - `run`: binding the listeners and serving until a signal.
+//! - `signals`: SIGHUP (config reload) and SIGTERM / Ctrl-C (shutdown).
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -11,49 +16,33 @@
 //! # Ok(()) }
 //! ```
 
+mod listen;
+mod run;
+mod signals;
+
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::app::Event;
+use crate::app::Input;
 use crate::app::stats::AppStatsSnapshot;
+pub use crate::apps::StartError;
 use crate::apps::{Apps, ConfigChanges};
+use crate::close::SHUTDOWN;
 use crate::config::{Config, ServerSettings};
 use crate::http::{self, Shared};
-use crate::plugin::{PluginEngine, PluginError};
+use crate::plugin::PluginEngine;
 use crate::reload::watcher::PluginWatcher;
 use crate::reload::{WatchError, reloader};
-
-/// Why the gateway cannot start, or a config cannot be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// An app's plugin cannot be loaded: the message names the app, the plugin and
-    /// what is wrong with it.
-    #[error("app {app:?}: plugin {plugin}: {source}")]
-    Plugin {
-        /// The app's name.
-        app: String,
-        /// The plugin's path (or `embedded:NAME`).
-        plugin: String,
-        /// What is wrong.
-        source: PluginError,
-    },
-    /// The WebAssembly engine cannot be set up.
-    #[error(transparent)]
-    Engine(PluginError),
-    /// The TLS certificate or key cannot be used.
-    #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
-}
+use listen::{accept_until, http1_builder, serve_http};
+pub use run::{RunError, ServeOptions, run};
+pub use signals::shutdown_signal;
 
 /// A started gateway: every app's plugin is compiled and its actor runs. Serve it on
 /// a listener with [`Gateway::serve`]. Cheap to clone: clones are the same gateway.
@@ -209,12 +198,7 @@ impl Gateway {
         tracing::info!("shutting down: closing every connection with 1001");
         drop(listener);
         for app in self.shared.apps.handles() {
-            let _ = app
-                .send(Event::CloseAll {
-                    code: 1001,
-                    reason: "going away",
-                })
-                .await;
+            let _ = app.send(Input::CloseAll(SHUTDOWN)).await;
         }
         self.shared.connections.close();
         let drain = self.settings.drain_timeout;
@@ -225,55 +209,5 @@ impl Gateway {
             tracing::warn!("some connections did not close within the drain timeout ({drain:?})");
         }
         Ok(())
-    }
-}
-
-/// Accepts connections on `listener`, handing each to `serve`, until `shutdown`
-/// completes. An accept error (out of file descriptors, a connection reset before
-/// accept) backs off a little instead of spinning.
-async fn accept_until(
-    listener: &TcpListener,
-    shutdown: impl Future<Output = ()>,
-    mut serve: impl FnMut(tokio::net::TcpStream, SocketAddr),
-) {
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => serve(tcp, remote),
-                Err(e) => {
-                    tracing::warn!("accept failed on {:?}: {e}", listener.local_addr().ok());
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-}
-
-/// The HTTP/1.1 settings of every listener: the handshake timeout and the header
-/// size limit.
-fn http1_builder(settings: &ServerSettings) -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.handshake_timeout)
-        .max_buf_size(settings.max_header_bytes);
-    builder
-}
-
-/// Serves HTTP/1.1 on one client connection (plain or TLS) until it closes or
-/// upgrades: requests go to [`http::handle`].
-async fn serve_http<IO>(io: IO, remote: SocketAddr, shared: Arc<Shared>, settings: &ServerSettings)
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |req| http::handle(req, shared.clone(), remote));
-    let served = http1_builder(settings)
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades()
-        .await;
-    if let Err(e) = served {
-        tracing::debug!(%remote, "HTTP connection ended: {e}");
     }
 }

@@ -10,8 +10,8 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
+use super::response::Body;
 use crate::config::StaticSource;
-use crate::http::Body;
 
 /// The file a request path names, relative to the folder, or `None` if the path may
 /// not name a file (`..`, `\`, NUL, invalid encoding). `/` and paths ending in `/`

@@ -1,43 +1,31 @@
-//! The messages between connections and an app's actor.
+//! What reaches an app's actor: connections' events, handshakes waiting for an
+//! answer, and the gateway's orders (reload, new limits, close everything).
 
 use std::time::Instant;
 
-use bytes::Bytes;
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Outbox;
+use crate::close::Close;
 use crate::config::Limits;
-use crate::plugin::{LoadedPlugin, types};
+use crate::model::{ConnId, Event, Request};
+use crate::plugin::LoadedPlugin;
 
-/// Something that happened to a connection of the app, for its plugin.
-pub(crate) enum Event {
+/// One message to an app's actor.
+pub(crate) enum Input {
     /// A handshake waits for `on-accept`'s answer.
     Accept {
-        conn: u64,
-        request: types::Request,
+        conn: ConnId,
+        request: Request,
         reply: oneshot::Sender<AcceptOutcome>,
     },
     /// The handshake completed; `outbox` reaches the connection's writer.
-    Connect { conn: u64, outbox: Outbox },
-    /// A text message.
-    Text { conn: u64, text: Utf8Bytes },
-    /// A binary message.
-    Binary { conn: u64, data: Bytes },
-    /// Something went wrong; a `Close` follows.
-    Error {
-        conn: u64,
-        error: types::ConnectionError,
-    },
-    /// The connection is closed; the last event of `conn`.
-    Close {
-        conn: u64,
-        code: u16,
-        reason: String,
-    },
-    /// The gateway stops or the app was removed: close every connection with `code`
-    /// and `reason`.
-    CloseAll { code: u16, reason: &'static str },
+    Connect { conn: ConnId, outbox: Outbox },
+    /// Something happened to a connection (anything but its connect, which comes as
+    /// [`Input::Connect`]): a message, an error, its close.
+    Event(Event),
+    /// The gateway stops or the app was removed: close every connection.
+    CloseAll(Close),
     /// Swap in a new version of the plugin, handing over its state.
     Reload(Box<Reload>),
     /// New limits for the app.
@@ -61,6 +49,10 @@ pub(crate) struct Reload {
 pub(crate) enum AcceptOutcome {
     /// Complete the handshake, with the subprotocol to select.
     Allow { subprotocol: Option<String> },
-    /// Answer with an HTTP error.
+    /// The plugin refused: answer with this HTTP error.
     Deny { status: u16, reason: String },
+    /// The app is failed (its breaker tripped): 503, try again later.
+    Failing,
+    /// The plugin trapped in `on-accept`: 500.
+    Trapped,
 }

@@ -1,0 +1,273 @@
+//! One WebSocket connection after the handshake: a reader that turns frames into the
+//! app's events, and a writer that drains the connection's outbound queue into the
+//! socket, batching whatever is queued into one flush.
+//!
+//! Ending: the app sees `on-close` exactly once, with the client's close code and
+//! reason, 1006 when the transport dropped without a close frame, or the code the
+//! gateway sent when it closed the connection for a protocol error.
+//!
+//! - `reader`: frames → the app's events; the heartbeat's timer; the closing handshake.
+//! - `writer`: the outbound queue → frames, batched into flushes; abort on a slow consumer.
+//! - `failure`: what a read error means (close code, or the transport is gone).
+//! - `heartbeat`: when to ping, and when to give up on a silent client.
+//!
+//! Sees an app only through its handle and the outbox: it never imports `http` or
+//! `server`.
+
+mod failure;
+mod heartbeat;
+mod reader;
+mod writer;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::app::outbox::outbox;
+use crate::app::{AppHandle, Input};
+use crate::model::{ConnId, Event};
+
+/// What a connection runs on: the upgraded socket (or, in tests, an in-memory pipe).
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// How long the gateway waits to get its own close frame out after an error.
+const ERROR_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// After an error close, how long and how many bytes the gateway reads and discards
+/// while the client answers: closing a socket with unread input resets it, and the
+/// client could lose the close frame.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 1 << 20;
+
+/// Serves connection `conn` of `app` until it is closed. Its log events carry `app`
+/// and `conn` as fields; no span is entered around its polls (that cost a filter
+/// check per message) nor kept for its life (memory at every idle connection).
+pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: ConnId, app: AppHandle) {
+    let (outbox, queue) = outbox();
+    if app
+        .send(Input::Connect {
+            conn,
+            outbox: outbox.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (sink, mut stream) = ws.split();
+    let (close_sent_tx, close_sent) = oneshot::channel();
+    let (stop, stopped) = oneshot::channel::<()>();
+    // Reader and writer run in this one task (a connection is one task, not two):
+    // whichever has work is polled; the writer ends once the reader is done.
+    let reading = async {
+        let mut ending = reader::read_loop(&mut stream, conn, &app, &outbox, close_sent).await;
+        if let Some(error) = ending.error.take() {
+            let _ = app.send(Input::Event(Event::Error { conn, error })).await;
+        }
+        let _ = app
+            .send(Input::Event(Event::Close {
+                conn,
+                code: ending.code,
+                reason: std::mem::take(&mut ending.reason),
+            }))
+            .await;
+        drop(stop);
+        ending
+    };
+    let (ending, sink) = tokio::join!(
+        reading,
+        writer::write_loop(sink, queue, close_sent_tx, stopped)
+    );
+    if ending.drain
+        && let Ok(mut ws) = stream.reunite(sink)
+    {
+        Box::pin(drain(ws.get_mut())).await;
+    }
+}
+
+/// Reads and discards what the client still sends (its close frame), within bounds,
+/// then shuts the socket down cleanly.
+async fn drain<S: Io>(io: &mut S) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        // On the heap: a buffer in the future would make every connection's task
+        // that much bigger for the whole of its life.
+        let mut buf = vec![0u8; 4096];
+        let mut total = 0;
+        while total < DRAIN_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+    let _ = io.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::time::Instant;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use crate::app::{AppHandle, Input};
+    use crate::config::Limits;
+    use crate::model::{ErrorKind, Event};
+
+    /// A connection served over an in-memory pipe, its client, and its events.
+    async fn connected(
+        limits: Limits,
+    ) -> (
+        WebSocketStream<tokio::io::DuplexStream>,
+        tokio::sync::mpsc::Receiver<Input>,
+    ) {
+        let (app, mut events) = AppHandle::for_test(limits);
+        let (server_io, client_io) = tokio::io::duplex(1 << 16);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        tokio::spawn(super::serve(server, 7, app));
+        assert!(matches!(
+            events.recv().await,
+            Some(Input::Connect { conn: 7, .. })
+        ));
+        (client, events)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_pinged_at_25s_and_closed_1001_at_35s() {
+        let (mut client, mut events) = connected(Limits::default()).await;
+        let start = Instant::now();
+        // The client reads nothing (a dead peer): paused time runs to the deadlines.
+        match events.recv().await {
+            Some(Input::Event(Event::Error { conn: 7, error })) => {
+                assert_eq!(error.kind, ErrorKind::Timeout)
+            }
+            _ => panic!("expected on-error (timeout)"),
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(35));
+        match events.recv().await {
+            Some(Input::Event(Event::Close { conn: 7, code, .. })) => assert_eq!(code, 1001),
+            _ => panic!("expected on-close"),
+        }
+        assert!(matches!(client.next().await, Some(Ok(Message::Ping(_)))));
+        match client.next().await {
+            Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_answers_pings_stays_for_an_hour_and_the_plugin_sees_no_ping() {
+        let (mut client, mut events) = connected(Limits::default()).await;
+        let start = Instant::now();
+        // Reading answers each ping (tungstenite replies with a pong).
+        let reader = tokio::spawn(async move {
+            let mut pings = 0u32;
+            while start.elapsed() < Duration::from_secs(3600) {
+                match client.next().await {
+                    Some(Ok(Message::Ping(_))) => pings += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            (pings, client)
+        });
+        let (pings, mut client) = reader.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pings, 3600 / 25);
+        assert!(events.try_recv().is_err(), "no event reached the plugin");
+        client
+            .send(Message::text("still here"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            events.recv().await,
+            Some(Input::Event(Event::Text { conn: 7, .. }))
+        ));
+    }
+
+    /// The default limits with a 60 s idle timeout.
+    fn idle_60s() -> Limits {
+        Limits {
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_timeout_counts_messages_not_pongs() {
+        let (mut client, mut events) = connected(idle_60s()).await;
+        let start = Instant::now();
+        let reader = tokio::spawn(async move { while let Some(Ok(_)) = client.next().await {} });
+        match events.recv().await {
+            Some(Input::Event(Event::Error { error, .. })) => {
+                assert_eq!(error.message, "idle timeout")
+            }
+            _ => panic!("expected on-error (idle)"),
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        reader.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_frames_does_not_starve_the_idle_timeout() {
+        let (mut client, mut events) = connected(idle_60s()).await;
+        // 2,000 pings (which do not count as activity), then a message (which would),
+        // all in the socket before the gateway reads any, and the idle deadline
+        // passed meanwhile: the socket stays ready for the whole backlog.
+        for _ in 0..2000 {
+            client
+                .feed(Message::Ping(bytes::Bytes::new()))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        client
+            .feed(Message::text("too late"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        client.flush().await.unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        // The deadline is seen within the backlog, not after it.
+        match events.recv().await {
+            Some(Input::Event(Event::Error { error, .. })) => {
+                assert_eq!(error.message, "idle timeout")
+            }
+            Some(Input::Event(Event::Text { text, .. })) => {
+                panic!("the backlog starved the timer: got {text}")
+            }
+            _ => panic!("expected on-error (idle)"),
+        }
+    }
+}
+#[cfg(test)]
+mod footprint {
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use crate::app::AppHandle;
+    use crate::config::Limits;
+
+    /// An idle connection is mostly its task: its future's state stays allocated for
+    /// the connection's whole life, so a buffer or a cold path's state inside it costs
+    /// memory at every connection (a 4 KiB drain buffer once did).
+    #[tokio::test]
+    async fn a_connection_task_stays_small() {
+        let (app, _events) = AppHandle::for_test(Limits::default());
+        let (io, _client) = tokio::io::duplex(1024);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        let task = super::serve(ws, 7, app);
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size <= 3 << 10,
+            "a connection's task holds {size} bytes of state"
+        );
+    }
+}

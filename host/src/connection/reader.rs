@@ -1,0 +1,260 @@
+//! The reader: frames from the socket become the app's events, until the
+//! connection ends; it also runs the heartbeat's timer and waits for the client's
+//! answer to the gateway's close frame.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::failure::{Ending, Failure, failure};
+use super::heartbeat::{Due, Heartbeat};
+use super::writer::WriterEnd;
+use super::{ERROR_CLOSE_TIMEOUT, Io};
+use crate::app::{AppHandle, Input, Outbox};
+use crate::close::{self, Close, IDLE_TIMEOUT, PING_TIMEOUT, REPLACED_CLOSE, SLOW_CONSUMER};
+use crate::model::{ConnId, ConnectionError, ErrorKind, Event};
+
+/// How long the gateway waits for the client's close frame after sending its own.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads frames and hands messages to the app until the connection ends.
+pub(super) async fn read_loop<S: Io>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    conn: ConnId,
+    app: &AppHandle,
+    outbox: &Outbox,
+    mut close_sent: oneshot::Receiver<WriterEnd>,
+) -> Ending {
+    let mut peer_close: Option<(u16, String)> = None;
+    let mut invalid_close = false;
+    let mut close_watch_done = false;
+    let mut deadline: Option<Instant> = None;
+    let mut heartbeat = Heartbeat::new(&app.limits, Instant::now());
+    // One timer for the connection's life, re-armed only when the heartbeat's
+    // deadline comes earlier than the one set (a deadline that moved later lets the
+    // timer fire early, find nothing due, and be set again): no timer is made and
+    // dropped per message.
+    let alarm = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(alarm);
+    let mut armed: Option<Instant> = None;
+    let mut turn: u32 = 0;
+    loop {
+        if let Some(beat) = heartbeat.deadline()
+            && armed.is_none_or(|at| beat < at)
+        {
+            alarm.as_mut().reset(beat);
+            armed = Some(beat);
+        }
+        let wake = if let Some(deadline) = deadline {
+            // The clock is read at every frame here too: a client that keeps sending
+            // after the gateway's close frame keeps the socket ready, and the
+            // timeout's own timer would never be polled.
+            let next = if Instant::now() < deadline {
+                tokio::time::timeout_at(deadline, stream.next()).await.ok()
+            } else {
+                None
+            };
+            match next {
+                Some(next) => Wake::Frame(next),
+                None => {
+                    tracing::debug!(app = %app.name, conn, "the client did not answer the close frame in time");
+                    break;
+                }
+            }
+        } else if let Some(wake) = turn
+            .is_multiple_of(CHECK_EVERY)
+            .then(|| due_now(&mut close_sent, close_watch_done, armed))
+            .flatten()
+        {
+            wake
+        } else {
+            // The socket first: a frame that is there is taken without polling the
+            // rest (the check above keeps a flood from starving them).
+            tokio::select! {
+                biased;
+                next = stream.next() => Wake::Frame(next),
+                sent = &mut close_sent, if !close_watch_done => Wake::Writer(sent.ok()),
+                () = &mut alarm, if armed.is_some() => Wake::Alarm,
+            }
+        };
+        turn = turn.wrapping_add(1);
+        let next = match wake {
+            Wake::Frame(next) => next,
+            Wake::Writer(sent) => {
+                close_watch_done = true;
+                match sent {
+                    Some(WriterEnd::CloseSent) => {
+                        deadline = Some(Instant::now() + CLOSE_HANDSHAKE_TIMEOUT);
+                    }
+                    // A client that does not read: the actor already reported it.
+                    Some(WriterEnd::Aborted) => {
+                        return Ending {
+                            code: SLOW_CONSUMER.code(),
+                            reason: SLOW_CONSUMER.reason.to_owned(),
+                            error: None,
+                            drain: false,
+                        };
+                    }
+                    Some(WriterEnd::Unsent) => return Ending::dropped(None),
+                    None => {}
+                }
+                continue;
+            }
+            Wake::Alarm => {
+                armed = None;
+                let close = match heartbeat.due(Instant::now()) {
+                    Some(Due::Ping) => {
+                        outbox.ping();
+                        continue;
+                    }
+                    Some(Due::PongTimeout) => PING_TIMEOUT,
+                    Some(Due::Idle) => IDLE_TIMEOUT,
+                    None => continue,
+                };
+                tracing::debug!(app = %app.name, conn, "closing: {}", close.reason);
+                let error = ConnectionError {
+                    kind: ErrorKind::Timeout,
+                    message: close.reason.to_owned(),
+                };
+                return Box::pin(close_for_error(
+                    outbox,
+                    &mut close_sent,
+                    close_watch_done,
+                    close,
+                    error,
+                ))
+                .await;
+            }
+        };
+        if let Some(Ok(message)) = &next {
+            heartbeat.frame_with(
+                matches!(message, Message::Text(_) | Message::Binary(_)),
+                Instant::now,
+            );
+        }
+        let event = match next {
+            None => break,
+            Some(Ok(Message::Text(text))) => {
+                app.stats.metrics.text_in.count(text.len());
+                Input::Event(Event::Text { conn, text })
+            }
+            Some(Ok(Message::Binary(data))) => {
+                app.stats.metrics.binary_in.count(data.len());
+                Input::Event(Event::Binary { conn, data })
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame.map_or((close::NO_STATUS, String::new()), |f| {
+                    (u16::from(f.code), f.reason.as_str().to_owned())
+                });
+                if (code, reason.as_str()) == (REPLACED_CLOSE.code(), REPLACED_CLOSE.reason) {
+                    // tungstenite answered an invalid close code with 1002 and hands
+                    // that over in place of the client's frame.
+                    invalid_close = true;
+                }
+                peer_close = Some((code, reason));
+                continue;
+            }
+            // Pings are answered by the protocol layer; pongs need nothing.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Err(e)) => match failure(&e) {
+                Failure::Ended => break,
+                Failure::Dropped(error) => {
+                    if peer_close.is_some() {
+                        break;
+                    }
+                    return Ending::dropped(error);
+                }
+                Failure::Close { close, kind } => {
+                    tracing::debug!(app = %app.name, conn, code = close.code(), "closing: {e}");
+                    let error = ConnectionError {
+                        kind,
+                        message: e.to_string(),
+                    };
+                    return Box::pin(close_for_error(
+                        outbox,
+                        &mut close_sent,
+                        close_watch_done,
+                        close,
+                        error,
+                    ))
+                    .await;
+                }
+            },
+        };
+        if app.send(event).await.is_err() {
+            return Ending::dropped(None);
+        }
+    }
+    match peer_close {
+        Some((code, reason)) => Ending {
+            code,
+            reason,
+            error: invalid_close.then(|| ConnectionError {
+                kind: ErrorKind::Protocol,
+                message: "the client's close frame had a code a peer may not send".into(),
+            }),
+            drain: false,
+        },
+        None => Ending::dropped(None),
+    }
+}
+
+/// What woke the reader.
+enum Wake {
+    /// A frame, an error, or the end of the stream.
+    Frame(Option<Result<Message, WsError>>),
+    /// The writer ended (`None`: without saying why).
+    Writer(Option<WriterEnd>),
+    /// The heartbeat's timer.
+    Alarm,
+}
+
+/// Every this many turns the reader looks at the writer's end and the timer before
+/// the socket, without waiting: a client that floods frames keeps the socket always
+/// ready, and neither the heartbeat nor the closing handshake may starve behind it.
+const CHECK_EVERY: u32 = 32;
+
+/// The writer's end or the timer, if either is there now.
+fn due_now(
+    close_sent: &mut oneshot::Receiver<WriterEnd>,
+    close_watch_done: bool,
+    armed: Option<Instant>,
+) -> Option<Wake> {
+    if !close_watch_done {
+        match close_sent.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => {}
+            Ok(end) => return Some(Wake::Writer(Some(end))),
+            Err(oneshot::error::TryRecvError::Closed) => return Some(Wake::Writer(None)),
+        }
+    }
+    armed
+        .is_some_and(|at| at <= Instant::now())
+        .then_some(Wake::Alarm)
+}
+
+/// Sends the close frame for a read error and waits (briefly) until it is out.
+/// (Cold paths like this one are boxed where they are awaited, so that their state
+/// does not make every connection's task bigger for its whole life.)
+async fn close_for_error(
+    outbox: &Outbox,
+    close_sent: &mut oneshot::Receiver<WriterEnd>,
+    close_watch_done: bool,
+    close: Close,
+    error: ConnectionError,
+) -> Ending {
+    outbox.close(close.code(), close.reason.into());
+    if !close_watch_done {
+        let _ = tokio::time::timeout(ERROR_CLOSE_TIMEOUT, close_sent).await;
+    }
+    Ending {
+        code: close.code(),
+        reason: close.reason.to_owned(),
+        error: Some(error),
+        drain: true,
+    }
+}

@@ -1,0 +1,231 @@
+//! The writer: drains the connection's outbound queue into the socket, feeding what
+//! is queued and flushing once per batch; after a close frame nothing more is sent,
+//! and on abort (a slow consumer) it gives up at once.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::stream::SplitSink;
+use futures_util::{Sink, SinkExt};
+use tokio::sync::oneshot;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::{ERROR_CLOSE_TIMEOUT, Io};
+use crate::app::Outbound;
+use crate::app::outbox::OutboxReceiver;
+use crate::close::SLOW_CONSUMER;
+
+/// How the writer stopped, for the reader.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum WriterEnd {
+    /// It sent a close frame: the reader waits for the client's answer.
+    CloseSent,
+    /// It could not get the close frame out in time: the client is not reading.
+    Unsent,
+    /// It gave up on a client that does not read (slow consumer).
+    Aborted,
+}
+
+/// Bytes fed to the socket between two flushes at most: batching without letting
+/// the protocol layer buffer without bound (its own buffer has no limit).
+const FLUSH_EVERY: usize = 64 << 10;
+
+/// The outcome of one write to the socket.
+#[derive(Debug, PartialEq, Eq)]
+enum Write {
+    Done,
+    /// The transport failed: the reader will see it too.
+    Failed,
+    /// The actor gave up on this client (slow consumer).
+    Aborted,
+}
+
+/// Drains the outbound queue into the socket: what is queued is fed and flushed in
+/// batches (a flush waits until the client takes the bytes: backpressure). After a
+/// close frame nothing more is sent; on abort the writer gives up at once.
+pub(super) async fn write_loop<S: Io>(
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    queue: OutboxReceiver,
+    ended: oneshot::Sender<WriterEnd>,
+    stopped: oneshot::Receiver<()>,
+) -> SplitSink<WebSocketStream<S>, Message> {
+    let mut writer = Writer {
+        sink,
+        queue,
+        stopped,
+    };
+    let end = writer.run().await;
+    if let Some(end) = end {
+        let _ = ended.send(end);
+        if matches!(end, WriterEnd::CloseSent) {
+            // The reader finishes the closing handshake; keep the write half open
+            // until it is done.
+            let _ = (&mut writer.stopped).await;
+        }
+    }
+    writer.sink
+}
+
+/// The writer's state.
+struct Writer<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    queue: OutboxReceiver,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl<S: Io> Writer<S> {
+    /// Whether the reader has finished (it then drops its end of `stopped`).
+    fn reader_done(&mut self) -> bool {
+        !matches!(
+            self.stopped.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        )
+    }
+
+    /// Writes until stopped; says why it ended when the reader must know.
+    async fn run(&mut self) -> Option<WriterEnd> {
+        let mut unflushed = 0usize;
+        loop {
+            if self.reader_done() {
+                return None;
+            }
+            // What is queued already is taken without a wait (and without polling
+            // `stopped`, which the check above covered).
+            let first = match self.queue.try_recv() {
+                Some(out) => Some(out),
+                None => tokio::select! {
+                    biased;
+                    _ = &mut self.stopped => return None,
+                    out = self.queue.recv() => out,
+                },
+            };
+            let mut next = Some(first?);
+            while let Some(out) = next.take() {
+                if self.queue.is_aborted() {
+                    // Given up on (slow consumer): what is still queued is dropped.
+                    return Some(Box::pin(self.close_slow_consumer()).await);
+                }
+                let message = match out {
+                    Outbound::Message(message) => message,
+                    Outbound::Ping => Message::Ping(bytes::Bytes::new()),
+                    Outbound::Close { code, reason } => {
+                        return Some(Box::pin(self.close(code, reason)).await);
+                    }
+                };
+                unflushed += message.len();
+                let fed = self.feed(message).await;
+                let written = if fed == Write::Done && unflushed >= FLUSH_EVERY {
+                    unflushed = 0;
+                    self.flush().await
+                } else {
+                    fed
+                };
+                match written {
+                    Write::Done => next = self.queue.try_recv(),
+                    Write::Failed => return None,
+                    Write::Aborted => return Some(Box::pin(self.close_slow_consumer()).await),
+                }
+            }
+            unflushed = 0;
+            match self.flush().await {
+                Write::Done => {}
+                Write::Failed => return None,
+                Write::Aborted => return Some(Box::pin(self.close_slow_consumer()).await),
+            }
+        }
+    }
+
+    /// Hands `message` to the protocol layer, unless the connection is aborted or
+    /// ends while it waits for room.
+    async fn feed(&mut self, message: Message) -> Write {
+        let mut message = Some(message);
+        poll_fn(|cx| {
+            self.poll_write(cx, |sink, cx| match sink.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(match message.take() {
+                    Some(message) => sink.as_mut().start_send(message),
+                    None => Ok(()),
+                }),
+                other => other,
+            })
+        })
+        .await
+    }
+
+    /// Flushes, unless the connection is aborted or ends first.
+    async fn flush(&mut self) -> Write {
+        poll_fn(|cx| self.poll_write(cx, |sink, cx| sink.as_mut().poll_flush(cx))).await
+    }
+
+    /// Polls one step of writing; while it waits for the client, the abort and the
+    /// end of the connection are watched too (only then: the common case, a socket
+    /// that takes the bytes at once, costs one poll).
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        step: impl FnOnce(
+            &mut Pin<&mut SplitSink<WebSocketStream<S>, Message>>,
+            &mut Context<'_>,
+        ) -> Poll<Result<(), WsError>>,
+    ) -> Poll<Write> {
+        if let Poll::Ready(done) = step(&mut Pin::new(&mut self.sink), cx) {
+            return Poll::Ready(if done.is_ok() {
+                Write::Done
+            } else {
+                Write::Failed
+            });
+        }
+        if self.queue.poll_aborted(cx).is_ready() {
+            return Poll::Ready(Write::Aborted);
+        }
+        if Pin::new(&mut self.stopped).poll(cx).is_ready() {
+            // The connection ended: nothing more to write.
+            return Poll::Ready(Write::Failed);
+        }
+        Poll::Pending
+    }
+
+    /// The client fell too far behind: what is still queued is dropped and the close
+    /// frame (1008) goes out after what the protocol layer already holds; a client
+    /// that does not read even that is dropped.
+    async fn close_slow_consumer(&mut self) -> WriterEnd {
+        let frame = CloseFrame {
+            code: SLOW_CONSUMER.code,
+            reason: SLOW_CONSUMER.reason.into(),
+        };
+        let sent = tokio::time::timeout(
+            ERROR_CLOSE_TIMEOUT,
+            self.sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => WriterEnd::CloseSent,
+            _ => WriterEnd::Aborted,
+        }
+    }
+
+    /// Sends a close frame, giving up on a client that does not take it.
+    async fn close(
+        &mut self,
+        code: u16,
+        reason: tokio_tungstenite::tungstenite::Utf8Bytes,
+    ) -> WriterEnd {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason,
+        };
+        let sent = tokio::select! {
+            sent = self.sink.send(Message::Close(Some(frame))) => sent.is_ok(),
+            () = self.queue.aborted() => false,
+            () = tokio::time::sleep(ERROR_CLOSE_TIMEOUT) => false,
+        };
+        if sent {
+            WriterEnd::CloseSent
+        } else {
+            WriterEnd::Unsent
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! [`run`]: what `wsgate serve` does with a config: start the gateway, watch its
+//! plugins, reload on SIGHUP, listen on the main and admin addresses, and serve until
+//! `shutdown` completes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+
+use super::Gateway;
+use super::signals::{Running, reload_on_sighup};
+use crate::apps::StartError;
+use crate::config::Config;
+
+/// How [`run`] serves a config.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The config file, re-read at each SIGHUP; `None` (the built-in demo): no reload.
+    pub config_path: Option<PathBuf>,
+    /// Listen here instead of the config's `listen` (`--listen`).
+    pub listen: Option<SocketAddr>,
+    /// Watch the plugin files and hot-reload new versions (off with `--no-watch`).
+    pub watch: bool,
+}
+
+/// Why [`run`] could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The gateway cannot start (a plugin, the engine, TLS).
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// An address cannot be listened on: another process may hold it, or it is not
+    /// an address of this machine.
+    #[error("cannot listen on {addr}{what}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Which one (`""` for `listen`, `" (admin_listen)"`).
+        what: &'static str,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The SIGHUP handler cannot be installed.
+    #[error("cannot listen for SIGHUP: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Starts `config` and serves it until `shutdown` completes, then drains (see
+/// [`Gateway::serve`]).
+///
+/// # Errors
+/// [`RunError`] if the gateway cannot start or an address cannot be listened on.
+pub async fn run(
+    config: Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let gateway = Gateway::start(&config)?;
+    if options.watch {
+        match gateway.watch_plugins() {
+            Ok(()) => tracing::info!("watching plugin files for new versions"),
+            Err(e) => tracing::error!("{e}; plugins reload on SIGHUP only"),
+        }
+    }
+    if let Some(path) = options.config_path {
+        let running = Running {
+            listen: config.listen,
+            settings: config.server.clone(),
+        };
+        // Installed before "listening": a SIGHUP from then on reloads, never kills.
+        reload_on_sighup(gateway.clone(), path, running).map_err(RunError::Signal)?;
+    }
+    let listen = options.listen.unwrap_or(config.listen);
+    let listener = bind(listen, "").await?;
+    let admin = match config.server.admin_listen {
+        Some(addr) => Some(bind(addr, " (admin_listen)").await?),
+        None => None,
+    };
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    };
+    if let Some(admin) = admin {
+        if let Ok(addr) = admin.local_addr() {
+            tracing::info!("metrics and health on http://{addr}");
+        }
+        let gateway = gateway.clone();
+        let stopped = stopped();
+        tokio::spawn(async move {
+            let _ = gateway.serve_admin(admin, stopped).await;
+        });
+    }
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("listening on ws://{addr}");
+    }
+    let serving = gateway.serve(listener, stopped());
+    let mut serving = std::pin::pin!(serving);
+    tokio::select! {
+        _ = &mut serving => {}
+        () = shutdown => {
+            let _ = stop.send(true);
+            let _ = serving.await;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Listen { addr, what, source })
+}
