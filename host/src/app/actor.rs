@@ -405,7 +405,8 @@ impl Actor {
     }
 }
 
-#[cfg(all(test, feature = "demo"))]
+#[cfg(test)]
+#[cfg(feature = "demo")]
 mod tests {
     use std::sync::Arc;
     use std::time::Duration;

@@ -150,7 +150,7 @@ mod tests {
         // The client reads nothing (a dead peer): paused time runs to the deadlines.
         match events.recv().await {
             Some(Input::Event(Event::Error { conn: 7, error })) => {
-                assert_eq!(error.kind, ErrorKind::Timeout)
+                assert_eq!(error.kind, ErrorKind::Timeout);
             }
             _ => panic!("expected on-error (timeout)"),
         }
@@ -209,7 +209,7 @@ mod tests {
         let reader = tokio::spawn(async move { while let Some(Ok(_)) = client.next().await {} });
         match events.recv().await {
             Some(Input::Event(Event::Error { error, .. })) => {
-                assert_eq!(error.message, "idle timeout")
+                assert_eq!(error.message, "idle timeout");
             }
             _ => panic!("expected on-error (idle)"),
         }
@@ -238,7 +238,7 @@ mod tests {
         // The deadline is seen within the backlog, not after it.
         match events.recv().await {
             Some(Input::Event(Event::Error { error, .. })) => {
-                assert_eq!(error.message, "idle timeout")
+                assert_eq!(error.message, "idle timeout");
             }
             Some(Input::Event(Event::Text { text, .. })) => {
                 panic!("the backlog starved the timer: got {text}")
