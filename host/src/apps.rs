@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use crate::app::stats::AppStats;
-use crate::app::{AppHandle, Input, actor};
+use crate::app::{AppHandle, actor};
 use crate::close::APP_REMOVED;
 use crate::config::{AppConfig, Config, PluginSource};
 use crate::metrics::{AppMetrics, Metrics};
@@ -54,6 +54,29 @@ pub(crate) struct Apps {
     applying: Mutex<()>,
     apps: Mutex<BTreeMap<String, RunningApp>>,
     pub(crate) routes: Routes,
+}
+
+/// What `/readyz` shows of one app.
+pub(crate) struct AppSummary {
+    pub(crate) name: String,
+    pub(crate) route: String,
+    pub(crate) stats: crate::AppStatsSnapshot,
+    /// Inputs waiting in its actor's queue.
+    pub(crate) queued: usize,
+    pub(crate) hook_timeout: std::time::Duration,
+}
+
+impl AppSummary {
+    /// The app's hook has run past its deadline by more than a second: something
+    /// holds it that the deadline does not stop.
+    pub(crate) fn stuck(&self) -> bool {
+        u128::from(self.stats.busy_ms) > self.hook_timeout.as_millis() + 1000
+    }
+
+    /// Its actor's queue is full: connections wait to hand over their events.
+    pub(crate) fn queue_full(&self) -> bool {
+        self.queued >= crate::app::EVENT_QUEUE
+    }
 }
 
 /// What a config reload changed.
@@ -156,16 +179,16 @@ impl Apps {
         apps.values().find_map(|a| a.config.static_files.clone())
     }
 
-    /// Every app's name, route and counters, in name order.
-    pub(crate) fn summaries(&self) -> Vec<(String, String, crate::AppStatsSnapshot)> {
+    /// Every app's name, route, counters and health, in name order.
+    pub(crate) fn summaries(&self) -> Vec<AppSummary> {
         let apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
         apps.values()
-            .map(|a| {
-                (
-                    a.config.name.clone(),
-                    a.config.route.clone(),
-                    a.handle.stats.snapshot(),
-                )
+            .map(|a| AppSummary {
+                name: a.config.name.clone(),
+                route: a.config.route.clone(),
+                stats: a.handle.stats.snapshot(),
+                queued: a.handle.queued(),
+                hook_timeout: a.handle.limits.hook_timeout,
             })
             .collect()
     }
@@ -248,7 +271,7 @@ impl Apps {
         for name in removed {
             if let Some(running) = apps.remove(&name) {
                 routes.remove(&running.config.route);
-                let _ = running.handle.blocking_send(Input::CloseAll(APP_REMOVED));
+                running.handle.close_all(APP_REMOVED);
                 tracing::info!(app = %name, "app removed: its connections are closed with 1001");
                 changes.removed.push(name);
             }
@@ -276,10 +299,10 @@ impl Apps {
                     let reloaded = plugin.is_some();
                     if before.limits != app.limits {
                         running.handle.limits = app.limits;
-                        let _ = running.handle.blocking_send(Input::SetLimits(app.limits));
+                        running.handle.set_limits(app.limits);
                     }
                     if let Some(plugin) = plugin {
-                        let _ = running.handle.reload(plugin, app.plugin.describe(), since);
+                        running.handle.reload(plugin, app.plugin.describe(), since);
                     }
                     routes.insert(app.route.clone(), running.handle.clone());
                     running.config = app.clone();

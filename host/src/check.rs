@@ -36,7 +36,11 @@ pub fn check(config: &Config) -> Result<Vec<AppCheck>, PluginError> {
             let result = crate::plugin::loader::read(&app.plugin).and_then(|bytes| {
                 let loaded = LoadedPlugin::compile(&engine, &plugin, &bytes)?;
                 let limits = InstanceLimits::from(&app.limits);
-                PluginInstance::new(&loaded, PluginLog::new(app.name.as_str().into()), limits)?;
+                PluginInstance::new(
+                    &loaded,
+                    PluginLog::new(app.name.as_str().into(), Default::default()),
+                    limits,
+                )?;
                 Ok(loaded.compile_time)
             });
             AppCheck {

@@ -104,14 +104,7 @@ pub(crate) fn server_may_send(code: u16) -> bool {
 
 /// `reason` cut to at most [`MAX_REASON_BYTES`], at a character boundary.
 pub(crate) fn truncate_reason(reason: &str) -> &str {
-    if reason.len() <= MAX_REASON_BYTES {
-        return reason;
-    }
-    let mut end = MAX_REASON_BYTES;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
+    crate::model::cut(reason, MAX_REASON_BYTES)
 }
 
 #[cfg(test)]

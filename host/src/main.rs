@@ -155,6 +155,8 @@ fn serve(
         listen,
         watch,
     };
-    runtime.block_on(wsgate::server::run(config, options, shutdown_signal()))?;
-    Ok(())
+    let served = runtime.block_on(wsgate::server::run(config, options, shutdown_signal()));
+    // Nothing left may hold the exit up (a config reload still compiling, say).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(250));
+    Ok(served?)
 }

@@ -55,6 +55,9 @@ pub(crate) struct Metrics {
     pub(crate) outbound_dropped: Family<AppLabel, Counter>,
     pub(crate) slow_consumer_closes: Family<AppLabel, Counter>,
     pub(crate) failed: Family<AppLabel, Gauge>,
+    pub(crate) log_dropped_lines: Family<AppLabel, Counter>,
+    pub(crate) log_dropped_bytes: Family<AppLabel, Counter>,
+    pub(crate) log_cut: Family<AppLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -116,6 +119,24 @@ impl Default for Metrics {
             "1 while the app's crash-loop breaker is tripped",
             Family::clone(&failed),
         );
+        let log_dropped_lines = Family::default();
+        registry.register(
+            "plugin_log_dropped_lines",
+            "Plugin log lines dropped: over 100 lines/s or 64 KiB/s (with bursts)",
+            Family::clone(&log_dropped_lines),
+        );
+        let log_dropped_bytes = Family::default();
+        registry.register(
+            "plugin_log_dropped_bytes",
+            "Bytes of the plugin log lines dropped",
+            Family::clone(&log_dropped_bytes),
+        );
+        let log_cut = Family::default();
+        registry.register(
+            "plugin_log_cut_lines",
+            "Plugin log lines cut at 4 KiB",
+            Family::clone(&log_cut),
+        );
         Self {
             registry,
             connections_open,
@@ -128,6 +149,9 @@ impl Default for Metrics {
             outbound_dropped,
             slow_consumer_closes,
             failed,
+            log_dropped_lines,
+            log_dropped_bytes,
+            log_cut,
         }
     }
 }
@@ -188,6 +212,17 @@ pub(crate) const HOOKS: [&str; 8] = [
     "restore",
 ];
 
+/// The counters of what a plugin's log lost.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LogCounters {
+    /// Lines dropped (over the rate).
+    pub(crate) dropped_lines: Counter,
+    /// Bytes of those lines.
+    pub(crate) dropped_bytes: Counter,
+    /// Lines cut at 4 KiB.
+    pub(crate) cut: Counter,
+}
+
 /// One app's metric handles.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AppMetrics {
@@ -207,6 +242,7 @@ pub(crate) struct AppMetrics {
     pub(crate) outbound_dropped: Counter,
     pub(crate) slow_consumer_closes: Counter,
     pub(crate) failed: Gauge,
+    pub(crate) log: LogCounters,
 }
 
 impl AppMetrics {
@@ -246,6 +282,11 @@ impl AppMetrics {
             outbound_dropped: metrics.outbound_dropped.get_or_create_owned(&label),
             slow_consumer_closes: metrics.slow_consumer_closes.get_or_create_owned(&label),
             failed: metrics.failed.get_or_create_owned(&label),
+            log: LogCounters {
+                dropped_lines: metrics.log_dropped_lines.get_or_create_owned(&label),
+                dropped_bytes: metrics.log_dropped_bytes.get_or_create_owned(&label),
+                cut: metrics.log_cut.get_or_create_owned(&label),
+            },
         }
     }
 

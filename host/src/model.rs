@@ -186,3 +186,16 @@ pub(crate) enum Command {
         reason: String,
     },
 }
+
+/// `text` cut to at most `max` bytes, at a character boundary: how the host bounds
+/// every string a plugin hands it for a log line or an answer.
+pub(crate) fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

@@ -475,3 +475,83 @@ async fn admin_listen_moves_metrics_and_health_off_the_main_port() {
     );
     child.kill().await.unwrap();
 }
+
+/// A WebSocket handshake on a raw socket that then reads and answers nothing.
+async fn silent_client(addr: &str, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    tcp
+}
+
+#[cfg(all(unix, feature = "demo"))]
+#[tokio::test]
+async fn sigterm_runs_every_on_close_and_exits_in_time_while_a_hook_sleeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "drain_timeout_ms = 1000\n\n\
+             [[app]]\nname = \"t\"\nroute = \"/t\"\nplugin = {testbed:?}\n\n\
+             [[app]]\nname = \"h\"\nroute = \"/h\"\nplugin = {hostile:?}\n\
+             [app.limits]\nhook_timeout_ms = 60000\n",
+            testbed = env!("WSGATE_FIXTURE_TESTBED_WASM"),
+            hostile = env!("WSGATE_FIXTURE_HOSTILE_WASM"),
+        ),
+    )
+    .unwrap();
+    let (mut child, addr, mut log) = serve(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .await;
+    // A client that answers the close frame, one that never does, and a hook that
+    // sleeps for a minute (within its own deadline).
+    let (mut polite, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/t"))
+        .await
+        .unwrap();
+    polite.send(Message::text("whoami")).await.unwrap();
+    let polite_id = next_text(&mut polite).await;
+    // Reading answers the gateway's close frame.
+    tokio::spawn(async move { while let Some(Ok(_)) = polite.next().await {} });
+    let _silent = silent_client(&addr, "/t").await;
+    let (mut sleeper, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/h"))
+        .await
+        .unwrap();
+    sleeper.send(Message::text("sleep 60000")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Drain 1 s, then at most 0.5 s for the apps' last hooks and 0.25 s for the
+    // runtime: far inside this bound, and far from the sleeping hook's minute.
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("wsgate did not exit in time")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    log.wait_for(&format!("testbed on-close {polite_id} "))
+        .await;
+    let silent = log.wait_for("testbed on-close").await;
+    let code = silent
+        .split_once("testbed on-close ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+    assert_eq!(code, Some("1001"), "{silent}");
+}

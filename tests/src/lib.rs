@@ -192,6 +192,44 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
 }
 
+/// A client of the echo app that checks every answer until stopped.
+pub struct EchoProbe {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<u64>,
+}
+
+impl EchoProbe {
+    /// Starts checking the echo app at `/echo` of `gw`.
+    pub async fn start(gw: &TestGateway) -> Self {
+        let mut client = gw.connect("/echo").await;
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut n: u64 = 0;
+            loop {
+                if stopped.try_recv().is_ok() {
+                    return n;
+                }
+                client.send_text(format!("probe {n}")).await;
+                assert_eq!(
+                    client.recv_text().await,
+                    format!("probe {n}"),
+                    "the echo app answered wrong"
+                );
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops the probe; every echo was right, and there were some.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let answered = within("the echo probe", self.task).await.unwrap();
+        assert!(answered > 0, "the echo app answered nothing");
+    }
+}
+
 /// A WebSocket client (tokio-tungstenite), over plain TCP unless said otherwise.
 pub struct Client<S = MaybeTlsStream<TcpStream>> {
     /// The underlying stream, for tests that need it.

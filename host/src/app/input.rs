@@ -6,8 +6,6 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::Outbox;
-use crate::close::Close;
-use crate::config::Limits;
 use crate::model::{ConnId, Event, Request};
 use crate::plugin::LoadedPlugin;
 
@@ -24,12 +22,8 @@ pub(crate) enum Input {
     /// Something happened to a connection (anything but its connect, which comes as
     /// [`Input::Connect`]): a message, an error, its close.
     Event(Event),
-    /// The gateway stops or the app was removed: close every connection.
-    CloseAll(Close),
-    /// Swap in a new version of the plugin, handing over its state.
-    Reload(Box<Reload>),
-    /// New limits for the app.
-    SetLimits(Limits),
+    /// Look at the orders (`control`): one was given while the actor was idle.
+    Wake,
     /// The crash-loop pause is over: try a fresh instance.
     Retry,
 }

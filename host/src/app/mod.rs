@@ -6,6 +6,8 @@
 //! - [`input`]: what connections and the gateway tell the actor.
 //! - [`outbox`]: a connection's outbound queue, bounded in bytes.
 //! - [`admission`]: connection limits, in all and per IP.
+//! - [`control`]: orders that never wait on the event queue (reload, limits,
+//!   close all, finish).
 //! - [`breaker`]: the crash-loop breaker.
 //! - [`stats`]: the app's counters (reloads, traps, open connections).
 //! - [`sched`]: the scheduling class of actor threads.
@@ -13,6 +15,7 @@
 pub(crate) mod actor;
 pub(crate) mod admission;
 pub(crate) mod breaker;
+pub(crate) mod control;
 pub(crate) mod input;
 pub(crate) mod outbox;
 pub(crate) mod registry;
@@ -25,10 +28,12 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::close::Close;
 use crate::config::Limits;
 use crate::model::{ConnId, Request};
 use crate::plugin::LoadedPlugin;
 use admission::Admission;
+use control::{Control, Orders};
 pub(crate) use input::{AcceptOutcome, Input, Reload};
 pub(crate) use outbox::{Outbound, Outbox};
 use stats::AppStats;
@@ -45,6 +50,7 @@ pub(crate) struct AppHandle {
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<AppStats>,
     pub(crate) admission: Arc<Admission>,
+    control: Arc<Control>,
     events: mpsc::Sender<Input>,
 }
 
@@ -62,6 +68,7 @@ impl AppHandle {
             limits,
             stats: Arc::default(),
             admission: Arc::default(),
+            control: Arc::default(),
             events,
         };
         (handle, inbox)
@@ -80,24 +87,48 @@ impl AppHandle {
         }
     }
 
-    /// Hands `event` to the actor from a thread outside the async runtime.
-    pub(crate) fn blocking_send(&self, event: Input) -> Result<(), AppGone> {
-        self.events.blocking_send(event).map_err(|_| AppGone)
+    /// Gives the actor an order without waiting on its queue: it is carried out
+    /// after the input the actor is handling (at once when it is idle).
+    fn order(&self, order: impl FnOnce(&mut Orders)) {
+        self.control.give(order);
+        // Wakes an idle actor; a full queue means a busy one, which looks anyway.
+        let _ = self.events.try_send(Input::Wake);
     }
 
-    /// Hands a new plugin version to the actor (from a thread outside the async
-    /// runtime), which swaps it in between two events with a state handoff.
-    pub(crate) fn reload(
-        &self,
-        plugin: LoadedPlugin,
-        origin: String,
-        since: Instant,
-    ) -> Result<(), AppGone> {
-        self.blocking_send(Input::Reload(Box::new(Reload {
-            plugin,
-            origin,
-            since,
-        })))
+    /// Hands a new plugin version to the actor, which swaps it in between two
+    /// events with a state handoff (a newer version not yet taken replaces it).
+    pub(crate) fn reload(&self, plugin: LoadedPlugin, origin: String, since: Instant) {
+        self.order(|o| {
+            o.reload = Some(Reload {
+                plugin,
+                origin,
+                since,
+            });
+        });
+    }
+
+    /// New limits for the actor (the handle's own copy is the caller's to update).
+    pub(crate) fn set_limits(&self, limits: Limits) {
+        self.order(|o| o.limits = Some(limits));
+    }
+
+    /// Closes every connection of the app.
+    pub(crate) fn close_all(&self, close: Close) {
+        self.order(|o| o.close_all = Some(close));
+    }
+
+    /// Shuts the actor down: what is queued is handled, `on-close` runs for every
+    /// connection still open, then the returned receiver completes (or is dropped
+    /// if the actor is gone already).
+    pub(crate) fn finish(&self) -> oneshot::Receiver<()> {
+        let (done, finished) = oneshot::channel();
+        self.order(|o| o.finish = Some(done));
+        finished
+    }
+
+    /// Inputs waiting in the actor's queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.events.max_capacity() - self.events.capacity()
     }
 
     /// Asks the plugin whether to accept a handshake.

@@ -63,6 +63,11 @@ impl Registry {
         self.conns.get(&conn).is_some_and(|e| !e.closing)
     }
 
+    /// The ids of every connection.
+    pub(crate) fn ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+
     /// Number of connections.
     pub(crate) fn len(&self) -> usize {
         self.conns.len()
@@ -199,8 +204,7 @@ impl Registry {
 
     /// Queues a close frame for every connection.
     pub(crate) fn close_all(&mut self, code: u16, reason: &str) {
-        let ids: Vec<u64> = self.conns.keys().copied().collect();
-        for conn in ids {
+        for conn in self.ids() {
             self.close(conn, code, reason);
         }
     }

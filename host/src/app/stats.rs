@@ -17,6 +17,12 @@ pub(crate) struct AppStats {
     misbehaviours: AtomicU64,
     recoveries: AtomicU64,
     last_recovery_us: AtomicU64,
+    /// When the running hook started (a raw reading of `clock`), 0 while none runs.
+    busy_since: AtomicU64,
+    /// Times hook calls: two reads per event, so the cheapest clock there is (the
+    /// CPU's counter where it is reliable, else the OS clock): the OS clock's two
+    /// reads were 1.5 % of the gateway's CPU time in the echo benchmark.
+    clock: quanta::Clock,
 }
 
 /// A copy of an app's counters at one moment.
@@ -46,6 +52,8 @@ pub struct AppStatsSnapshot {
     pub recoveries: u64,
     /// How long the last of them took to make, in microseconds.
     pub last_recovery_us: u64,
+    /// How long the hook running now has been running, in milliseconds (0: none).
+    pub busy_ms: u64,
 }
 
 impl AppStats {
@@ -102,6 +110,31 @@ impl AppStats {
         self.recoveries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A hook call starts (`raw` is a reading of [`AppStats::clock`]).
+    pub(crate) fn hook_started(&self, raw: u64) {
+        self.busy_since.store(raw.max(1), Ordering::Relaxed);
+    }
+
+    /// The hook call ended.
+    pub(crate) fn hook_ended(&self) {
+        self.busy_since.store(0, Ordering::Relaxed);
+    }
+
+    /// The clock hook calls are timed with.
+    pub(crate) fn clock(&self) -> &quanta::Clock {
+        &self.clock
+    }
+
+    fn busy_ms(&self) -> u64 {
+        match self.busy_since.load(Ordering::Relaxed) {
+            0 => 0,
+            since => {
+                let busy = self.clock.delta(since, self.clock.raw());
+                u64::try_from(busy.as_millis()).unwrap_or(u64::MAX)
+            }
+        }
+    }
+
     pub(crate) fn set_connections(&self, open: usize) {
         self.metrics
             .connections_open
@@ -131,6 +164,7 @@ impl AppStats {
             misbehaviours: self.misbehaviours.load(Ordering::Relaxed),
             recoveries: self.recoveries.load(Ordering::Relaxed),
             last_recovery_us: self.last_recovery_us.load(Ordering::Relaxed),
+            busy_ms: self.busy_ms(),
         }
     }
 }

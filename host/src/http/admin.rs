@@ -11,18 +11,24 @@ use hyper::body::Incoming;
 use super::Shared;
 use super::response::{Body, json, text};
 
-/// `GET /readyz`: 200 when every app is loaded and not failed, else 503; the body
-/// lists the apps.
+/// `GET /readyz`: 200 when every app is ready (not failed, no hook stuck past its
+/// deadline, its queue not full), else 503; the body lists the apps.
 fn readiness(shared: &Shared) -> Response<Body> {
     let apps: Vec<serde_json::Value> = shared
         .apps
         .summaries()
         .into_iter()
-        .map(|(name, route, stats)| {
+        .map(|app| {
+            let stats = &app.stats;
             serde_json::json!({
-                "name": name,
-                "route": route,
-                "ready": !stats.failed,
+                "name": app.name,
+                "route": app.route,
+                "ready": !stats.failed && !app.stuck() && !app.queue_full(),
+                "failed": stats.failed,
+                "stuck": app.stuck(),
+                "busy_ms": stats.busy_ms,
+                "queued": app.queued,
+                "queue_full": app.queue_full(),
                 "plugin_hash": format!("{:016x}", stats.plugin_hash),
                 "connections": stats.connections,
                 "reloads_applied": stats.reloads_applied,

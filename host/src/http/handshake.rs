@@ -13,7 +13,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::response::{Body, text, upgrade_required};
 use crate::app::AppHandle;
-use crate::model::{self, ConnId};
+use crate::model::{self, ConnId, cut};
+
+/// The longest deny reason sent to a client, in bytes; a longer one is cut.
+pub(crate) const MAX_DENY_REASON: usize = 1024;
 
 /// Whether the comma-separated header `name` has `token` (case-insensitive).
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
@@ -57,6 +60,25 @@ pub(crate) fn check_handshake(req: &Request<Incoming>) -> Result<HeaderValue, Bo
         return Err(Box::new(text(
             StatusCode::BAD_REQUEST,
             "a WebSocket handshake needs HTTP/1.1\n",
+        )));
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header.
+    if headers.get_all(header::HOST).iter().count() != 1 {
+        return Err(Box::new(text(
+            StatusCode::BAD_REQUEST,
+            "an HTTP/1.1 request needs exactly one `Host` header\n",
+        )));
+    }
+    // RFC 6455 §4.1 / RFC 9110 §9.3.1: the upgrade GET has no body.
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes() != b"0");
+    if has_body {
+        return Err(Box::new(text(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket handshake has no body (no `Content-Length` above 0, no `Transfer-Encoding`)\n",
         )));
     }
     if !has_token(headers, header::CONNECTION, "upgrade") {
@@ -141,6 +163,15 @@ pub(crate) fn deny(app: &AppHandle, conn: ConnId, status: u16, reason: String) -
             StatusCode::FORBIDDEN
         }
     };
-    tracing::debug!(app = %app.name, conn, status = status.as_u16(), "handshake denied: {reason}");
-    text(status, reason)
+    let body = cut(&reason, MAX_DENY_REASON);
+    if body.len() < reason.len() {
+        tracing::warn!(
+            app = %app.name,
+            conn,
+            "plugin denied with a reason of {} bytes; cut at {MAX_DENY_REASON}",
+            reason.len()
+        );
+    }
+    tracing::debug!(app = %app.name, conn, status = status.as_u16(), "handshake denied: {body}");
+    text(status, body.to_owned())
 }

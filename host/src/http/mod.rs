@@ -117,6 +117,7 @@ pub(crate) async fn handle(
         AcceptOutcome::Allow { subprotocol } => subprotocol.filter(|p| {
             let offered = offered.contains(p);
             if !offered {
+                let p = crate::model::cut(p, 64);
                 tracing::warn!(app = %app.name, conn, "plugin chose subprotocol {p:?}, which the client did not offer; selecting none");
             }
             offered

@@ -64,6 +64,8 @@ impl PluginEngine {
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        super::budget::bound_clock_waits(&mut linker)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         spawn_epoch_ticker(&engine);
         Ok(Self {
             engine,

@@ -12,6 +12,7 @@ use wasmtime::Store;
 
 use super::PluginError;
 use super::bindings::{Plugin, handler, types};
+use super::budget::Budget;
 use super::convert::Commands;
 use super::engine::PluginEngine;
 use super::loader::LoadedPlugin;
@@ -78,8 +79,15 @@ impl PluginInstance {
         log: Arc<PluginLog>,
         limits: InstanceLimits,
     ) -> Result<Self, PluginError> {
-        let mut store = Store::new(&plugin.engine.engine, StoreState::new(log, limits.memory));
+        let budget = Budget::new(limits.hook_timeout);
+        let mut store = Store::new(
+            &plugin.engine.engine,
+            StoreState::new(log, limits.memory, budget),
+        );
         store.limiter(|state| &mut state.limits);
+        // What a hook may hand back in one call (its commands): no more than its
+        // whole memory, whatever it aliases (wasmtime's default is 128 MiB).
+        store.set_hostcall_fuel(limits.memory);
         let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
         store.set_epoch_deadline(deadline_ticks);
         let plugin = plugin
@@ -103,7 +111,11 @@ impl PluginInstance {
         app: &str,
         limits: InstanceLimits,
     ) -> Result<Self, PluginError> {
-        Self::new(plugin, PluginLog::new(app.into()), limits)
+        Self::new(
+            plugin,
+            PluginLog::new(app.into(), Default::default()),
+            limits,
+        )
     }
 
     /// Calls `on-message` and returns how many commands the plugin answered with
@@ -136,10 +148,16 @@ impl PluginInstance {
     pub(crate) fn set_limits(&mut self, limits: InstanceLimits) {
         self.deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
         self.store.data_mut().set_memory_limit(limits.memory);
+        self.store
+            .data_mut()
+            .budget
+            .set_timeout(limits.hook_timeout);
+        self.store.set_hostcall_fuel(limits.memory);
     }
 
     fn hooks(&mut self) -> (&handler::Guest, &mut Store<StoreState>) {
         self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.data_mut().budget.restart();
         (self.plugin.wsgate_plugin_handler(), &mut self.store)
     }
 

@@ -4,6 +4,7 @@
 //! - [`loader`]: a plugin's bytes (file or embedded) → checked, linked
 //!   [`LoadedPlugin`] (compile once).
 //! - [`instance`]: one running instance and its typed hook calls.
+//! - `budget`: a hook's time budget, and the WASI clock waits cut at its end.
 //! - [`state`]: what a store holds (WASI context without ambient authority, limits).
 //! - [`output`]: plugin stdout/stderr and `log` → tracing.
 //! - `bindings`: the generated host bindings.
@@ -12,6 +13,7 @@
 //! Below the runtime: it imports only `config` and `model` of the crate.
 
 mod bindings;
+mod budget;
 mod convert;
 pub mod engine;
 pub mod instance;

@@ -1,6 +1,8 @@
 //! A plugin's standard output and error, and its `log` import, go to `tracing`, one
-//! event per line, tagged with the app, and rate-limited per app: a plugin cannot
-//! flood the log (the lines past the limit are counted and reported).
+//! event per line, tagged with the app, and bounded per app: a line is cut at
+//! [`MAX_LINE`] bytes, and a token bucket allows [`LOG_LINES_PER_SECOND`] lines and
+//! [`LOG_BYTES_PER_SECOND`] bytes a second (with bursts): a plugin cannot flood the
+//! log. What is cut or dropped is counted (`/metrics`) and reported in the log.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -10,9 +12,11 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use super::bindings::types::LogLevel;
+use crate::metrics::LogCounters;
+use crate::model::cut;
 
-/// Longest line forwarded; the rest of a longer line is cut.
-const MAX_LINE: usize = 4096;
+/// Longest line forwarded, in bytes; the rest of a longer line is cut.
+pub(crate) const MAX_LINE: usize = 4096;
 
 /// Which of the plugin's output streams.
 #[derive(Clone, Copy, Debug)]
@@ -27,18 +31,25 @@ pub(crate) enum Stream {
 pub(crate) const LOG_LINES_PER_SECOND: f64 = 100.0;
 /// Lines a plugin may log in a burst.
 pub(crate) const LOG_BURST: f64 = 200.0;
+/// Bytes a plugin may log per second, on average.
+pub(crate) const LOG_BYTES_PER_SECOND: f64 = 64.0 * 1024.0;
+/// Bytes a plugin may log in a burst.
+pub(crate) const LOG_BYTES_BURST: f64 = 256.0 * 1024.0;
 
 /// The log of one app's plugin: a token bucket in front of `tracing`.
 pub(crate) struct PluginLog {
     app: Arc<str>,
     bucket: Mutex<Bucket>,
+    counters: LogCounters,
 }
 
-/// The token bucket of one plugin's log, and the count of lines it dropped.
+/// The token buckets (lines and bytes) of one plugin's log, and what they dropped.
 struct Bucket {
-    tokens: f64,
+    lines: f64,
+    bytes: f64,
     last: Instant,
     suppressed: u64,
+    suppressed_bytes: u64,
     last_report: Instant,
 }
 
@@ -47,8 +58,8 @@ struct Bucket {
 enum Admit {
     /// Write it.
     Write,
-    /// Write that `n` lines were dropped, then it.
-    Report(u64),
+    /// Write that `lines` lines of `bytes` bytes were dropped, then it.
+    Report { lines: u64, bytes: u64 },
     /// Drop it (counted).
     Drop,
 }
@@ -56,38 +67,48 @@ enum Admit {
 impl Bucket {
     fn new(now: Instant) -> Self {
         Self {
-            tokens: LOG_BURST,
+            lines: LOG_BURST,
+            bytes: LOG_BYTES_BURST,
             last: now,
             suppressed: 0,
+            suppressed_bytes: 0,
             last_report: now,
         }
     }
 
-    /// Takes a token for a line at `now`. Dropped lines are reported at most once a
-    /// second, with the next line that gets through.
-    fn admit(&mut self, now: Instant) -> Admit {
-        let refill = now.saturating_duration_since(self.last).as_secs_f64() * LOG_LINES_PER_SECOND;
-        self.tokens = (self.tokens + refill).min(LOG_BURST);
+    /// Takes the tokens for a line of `len` bytes at `now`. Dropped lines are
+    /// reported at most once a second, with the next line that gets through.
+    fn admit(&mut self, now: Instant, len: usize) -> Admit {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.lines = (self.lines + elapsed * LOG_LINES_PER_SECOND).min(LOG_BURST);
+        self.bytes = (self.bytes + elapsed * LOG_BYTES_PER_SECOND).min(LOG_BYTES_BURST);
         self.last = now;
-        if self.tokens < 1.0 {
+        let len_f = len as f64;
+        if self.lines < 1.0 || self.bytes < len_f {
             self.suppressed += 1;
+            self.suppressed_bytes += len as u64;
             return Admit::Drop;
         }
-        self.tokens -= 1.0;
+        self.lines -= 1.0;
+        self.bytes -= len_f;
         if self.suppressed > 0 && now.saturating_duration_since(self.last_report).as_secs() >= 1 {
             self.last_report = now;
-            return Admit::Report(std::mem::take(&mut self.suppressed));
+            return Admit::Report {
+                lines: std::mem::take(&mut self.suppressed),
+                bytes: std::mem::take(&mut self.suppressed_bytes),
+            };
         }
         Admit::Write
     }
 }
 
 impl PluginLog {
-    /// The log of app `app`.
-    pub(crate) fn new(app: Arc<str>) -> Arc<Self> {
+    /// The log of app `app`, counting its losses in `counters`.
+    pub(crate) fn new(app: Arc<str>, counters: LogCounters) -> Arc<Self> {
         Arc::new(Self {
             app,
             bucket: Mutex::new(Bucket::new(Instant::now())),
+            counters,
         })
     }
 
@@ -96,25 +117,44 @@ impl PluginLog {
         &self.app
     }
 
-    /// Writes one line, unless the plugin is over its rate.
+    /// Writes one line, cut at [`MAX_LINE`] bytes, unless the plugin is over its
+    /// rate.
     pub(crate) fn write(&self, level: LogLevel, message: &str) {
+        let line = cut(message, MAX_LINE);
+        if line.len() < message.len() {
+            self.counters.cut.inc();
+        }
         let admit = self
             .bucket
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .admit(Instant::now());
-        if admit == Admit::Drop {
-            return;
-        }
-        if let Admit::Report(suppressed) = admit {
-            tracing::warn!(
+            .admit(Instant::now(), line.len());
+        match admit {
+            Admit::Drop => {
+                self.counters.dropped_lines.inc();
+                self.counters.dropped_bytes.inc_by(line.len() as u64);
+                return;
+            }
+            Admit::Report { lines, bytes } => tracing::warn!(
                 target: "wsgate::plugin",
                 app = %self.app,
-                suppressed,
-                "plugin log over {LOG_LINES_PER_SECOND} lines/s: {suppressed} lines dropped"
-            );
+                lines,
+                bytes,
+                "plugin log over {LOG_LINES_PER_SECOND} lines/s or {LOG_BYTES_PER_SECOND} bytes/s: \
+                 {lines} lines ({bytes} bytes) dropped"
+            ),
+            Admit::Write => {}
         }
-        log(&self.app, level, message);
+        if line.len() < message.len() {
+            let whole = message.len();
+            log(
+                &self.app,
+                level,
+                &format!("{line}… [cut: the line had {whole} bytes]"),
+            );
+        } else {
+            log(&self.app, level, line);
+        }
     }
 }
 
@@ -240,18 +280,18 @@ mod tests {
         let start = Instant::now();
         let mut bucket = Bucket::new(start);
         let burst = (0..1000)
-            .filter(|_| bucket.admit(start) != Admit::Drop)
+            .filter(|_| bucket.admit(start, 10) != Admit::Drop)
             .count();
         assert_eq!(burst, LOG_BURST as usize);
         // Ten seconds of a line every millisecond: 100 lines a second get through.
         let mut written = 0;
         let mut reports = Vec::new();
         for ms in 1..=10_000u64 {
-            match bucket.admit(start + Duration::from_millis(ms)) {
+            match bucket.admit(start + Duration::from_millis(ms), 10) {
                 Admit::Write => written += 1,
-                Admit::Report(n) => {
+                Admit::Report { lines, .. } => {
                     written += 1;
-                    reports.push(n);
+                    reports.push(lines);
                 }
                 Admit::Drop => {}
             }
@@ -260,5 +300,30 @@ mod tests {
         assert!((9..=11).contains(&reports.len()), "{reports:?}");
         let dropped: u64 = reports.iter().sum();
         assert!(dropped > 8_000, "{dropped}");
+    }
+
+    #[test]
+    fn big_lines_spend_the_byte_budget_first() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(start);
+        // 4 KiB lines: the 256 KiB burst lets 64 through, well under 200 lines.
+        let burst = (0..200)
+            .filter(|_| bucket.admit(start, MAX_LINE) != Admit::Drop)
+            .count();
+        assert_eq!(burst, 64);
+        // Then 64 KiB a second: 16 lines of 4 KiB, one every 62.5 ms.
+        let later = (1..=1000u64)
+            .filter(|ms| bucket.admit(start + Duration::from_millis(*ms), MAX_LINE) != Admit::Drop)
+            .count();
+        assert!((15..=17).contains(&later), "{later}");
+    }
+
+    #[test]
+    fn lines_are_cut_at_a_char_boundary() {
+        assert_eq!(cut("short", MAX_LINE), "short");
+        let long = "é".repeat(3000); // 6000 bytes
+        let line = cut(&long, MAX_LINE);
+        assert!(line.len() <= MAX_LINE && line.len() >= MAX_LINE - 1);
+        assert!(line.chars().all(|c| c == 'é'));
     }
 }

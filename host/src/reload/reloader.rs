@@ -99,10 +99,9 @@ fn reload_file(
     let origin = path.display().to_string();
     match LoadedPlugin::compile(engine, &origin, &bytes) {
         Ok(plugin) => {
+            // Never waits on an app: a stuck one takes its version when it can.
             for app in apps {
-                if app.reload(plugin.clone(), origin.clone(), seen).is_err() {
-                    tracing::debug!(app = %app.name, "app stopped before its reload");
-                }
+                app.reload(plugin.clone(), origin.clone(), seen);
             }
         }
         Err(e) => {

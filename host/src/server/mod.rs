@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::app::Input;
+use crate::app::AppHandle;
 use crate::app::stats::AppStatsSnapshot;
 pub use crate::apps::StartError;
 use crate::apps::{Apps, ConfigChanges};
@@ -43,6 +43,10 @@ use crate::reload::{WatchError, reloader};
 use listen::{accept_until, http1_builder, serve_http};
 pub use run::{RunError, ServeOptions, run};
 pub use signals::shutdown_signal;
+
+/// How long shutdown waits, after the drain, for the apps to run their last
+/// `on-close` hooks.
+const FINISH_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A started gateway: every app's plugin is compiled and its actor runs. Serve it on
 /// a listener with [`Gateway::serve`]. Cheap to clone: clones are the same gateway.
@@ -197,8 +201,9 @@ impl Gateway {
         .await;
         tracing::info!("shutting down: closing every connection with 1001");
         drop(listener);
-        for app in self.shared.apps.handles() {
-            let _ = app.send(Input::CloseAll(SHUTDOWN)).await;
+        let apps = self.shared.apps.handles();
+        for app in &apps {
+            app.close_all(SHUTDOWN);
         }
         self.shared.connections.close();
         let drain = self.settings.drain_timeout;
@@ -207,6 +212,17 @@ impl Gateway {
             .is_err()
         {
             tracing::warn!("some connections did not close within the drain timeout ({drain:?})");
+        }
+        // Every app runs on-close for the connections it still has, then stops; an
+        // app stuck in a hook is not waited for longer than FINISH_WAIT.
+        let finished = apps.iter().map(AppHandle::finish).collect::<Vec<_>>();
+        let all = async {
+            for done in finished {
+                let _ = done.await;
+            }
+        };
+        if tokio::time::timeout(FINISH_WAIT, all).await.is_err() {
+            tracing::warn!("an app did not finish in time; stopping without it");
         }
         Ok(())
     }

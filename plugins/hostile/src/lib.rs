@@ -10,14 +10,28 @@
 //!   (floods their outbound queues);
 //! - `log N`: write N log lines;
 //! - `probe`: report what of the outside world the plugin can reach, as JSON
-//!   (environment, arguments, files, network): it must reach nothing.
+//!   (environment, arguments, files, network): it must reach nothing;
+//! - `sleep MS`: sleep in WASI (`std::thread::sleep`: a monotonic-clock wait);
+//! - `poll-clock MS`: spin reading the monotonic clock until MS have passed;
+//! - `log-huge BYTES`: write one log line of BYTES bytes;
+//! - `log-flood N BYTES`: write N log lines of BYTES bytes each;
+//! - `sleep-snapshot MS`: the next `snapshot` (a hot reload) sleeps MS first.
+//!
+//! Handshakes (`on-accept`), from the query string: `sleep=MS` sleeps MS first;
+//! `deny-huge=BYTES` denies with a reason of BYTES bytes.
 #![allow(clippy::panic, reason = "misbehaving is this plugin's job")]
 
-use wsgate_plugin::{Command, ConnectionId, Plugin};
+use wsgate_plugin::{Accept, Command, ConnectionId, Plugin, Request};
 
-/// The hostile plugin; it keeps no state.
+/// The hostile plugin; it keeps only how long its next snapshot sleeps.
 #[derive(Default)]
-pub struct Hostile;
+pub struct Hostile {
+    snapshot_sleep_ms: u64,
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
 
 fn arg(rest: &str, index: usize, default: usize) -> usize {
     rest.split_whitespace()
@@ -61,6 +75,21 @@ fn probe() -> String {
 }
 
 impl Plugin for Hostile {
+    fn on_accept(&mut self, _conn: ConnectionId, request: Request) -> Accept {
+        if let Some(ms) = request.query_param("sleep") {
+            sleep_ms(ms.parse().unwrap_or(0));
+        }
+        if let Some(bytes) = request.query_param("deny-huge") {
+            return Accept::deny(403, "d".repeat(bytes.parse().unwrap_or(0)));
+        }
+        Accept::allow()
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        sleep_ms(self.snapshot_sleep_ms);
+        Vec::new()
+    }
+
     fn on_message(&mut self, conn: ConnectionId, text: String) -> Vec<Command> {
         let (verb, rest) = text.split_once(' ').unwrap_or((text.as_str(), ""));
         match verb {
@@ -99,6 +128,33 @@ impl Plugin for Hostile {
                 vec![Command::send(conn, "logged")]
             }
             "probe" => vec![Command::send(conn, probe())],
+            "sleep" => {
+                sleep_ms(arg(rest, 0, 1000) as u64);
+                vec![Command::send(conn, "slept")]
+            }
+            "poll-clock" => {
+                let started = std::time::Instant::now();
+                let ms = arg(rest, 0, 1000) as u128;
+                while started.elapsed().as_millis() < ms {
+                    std::hint::black_box(());
+                }
+                vec![Command::send(conn, "polled")]
+            }
+            "log-huge" => {
+                wsgate_plugin::log::warn(&"h".repeat(arg(rest, 0, 1 << 20)));
+                vec![Command::send(conn, "logged")]
+            }
+            "log-flood" => {
+                let line = "f".repeat(arg(rest, 1, 4096));
+                for _ in 0..arg(rest, 0, 1000) {
+                    wsgate_plugin::log::warn(&line);
+                }
+                vec![Command::send(conn, "logged")]
+            }
+            "sleep-snapshot" => {
+                self.snapshot_sleep_ms = arg(rest, 0, 1000) as u64;
+                vec![Command::send(conn, "armed")]
+            }
             _ => vec![Command::send(conn, text)],
         }
     }

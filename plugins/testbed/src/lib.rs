@@ -20,7 +20,8 @@
 //! State (`snapshot`/`restore`): the hook log, as JSON. `restore` refuses state that
 //! is not a testbed's (for example the chat's).
 //!
-//! Binary messages are broadcast to every other connection.
+//! Binary messages are broadcast to every other connection. Every `on-close` is also
+//! logged, as `testbed on-close CONN CODE` (the command-line tests read it).
 
 use std::collections::HashMap;
 
@@ -115,6 +116,7 @@ impl Plugin for Testbed {
     }
 
     fn on_close(&mut self, conn: ConnectionId, code: u16, reason: String) -> Vec<Command> {
+        wsgate_plugin::log::info(&format!("testbed on-close {} {code}", conn.0));
         self.requests.remove(&conn);
         self.events.push(
             serde_json::json!({"hook": "close", "conn": conn.0, "code": code, "reason": reason}),

@@ -185,3 +185,37 @@ async fn static_files_are_served_with_their_type_and_nothing_outside_their_folde
     client.send_text("hi").await;
     assert_eq!(client.recv_text().await, "hi");
 }
+
+/// `handshake("/echo")` with `extra` header lines added after the standard ones.
+fn with_lines(extra: &str) -> String {
+    handshake("/echo", &[]).replacen("\r\n\r\n", &format!("\r\n{extra}\r\n\r\n"), 1)
+}
+
+#[tokio::test]
+async fn an_upgrade_without_exactly_one_host_header_is_400() {
+    let gw = gateway().await;
+    let none = handshake("/echo", &[("Host", "")]);
+    let two = with_lines("Host: other");
+    for (what, request) in [("no Host", none), ("two Host headers", two)] {
+        let response = raw_http(gw.addr, &request).await;
+        assert_eq!(status_of(&response), 400, "{what}: {response}");
+        assert!(response.contains("`Host`"), "{what}: {response}");
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_with_a_body_is_400() {
+    let gw = gateway().await;
+    for (what, extra) in [
+        ("a huge Content-Length", "Content-Length: 1000000000"),
+        ("a small Content-Length", "Content-Length: 5\r\n\r\nhello"),
+        ("chunked", "Transfer-Encoding: chunked\r\n\r\n0\r\n"),
+    ] {
+        let response = raw_http(gw.addr, &with_lines(extra)).await;
+        assert_eq!(status_of(&response), 400, "{what}: {response}");
+        assert!(response.contains("no body"), "{what}: {response}");
+    }
+    // An explicit empty body is no body.
+    let response = raw_http(gw.addr, &with_lines("Content-Length: 0")).await;
+    assert_eq!(status_of(&response), 101, "{response}");
+}

@@ -22,3 +22,4 @@ mod reload;
 mod rfc6455;
 mod sandbox;
 mod startup;
+mod stuck;

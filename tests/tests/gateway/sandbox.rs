@@ -4,49 +4,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use wsgate::config::{AppConfig, CrashLoop, Limits};
 use wsgate_tests::{
-    Client, TestGateway, app, handshake, plugins, raw_http, status_of, until, within,
+    Client, EchoProbe, TestGateway, app, handshake, plugins, raw_http, status_of, until, within,
 };
-
-/// A client of the echo app that checks every answer until stopped.
-struct EchoProbe {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<u64>,
-}
-
-impl EchoProbe {
-    async fn start(gw: &TestGateway) -> Self {
-        let mut client = gw.connect("/echo").await;
-        let (stop, mut stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut n: u64 = 0;
-            loop {
-                if stopped.try_recv().is_ok() {
-                    return n;
-                }
-                client.send_text(format!("probe {n}")).await;
-                assert_eq!(
-                    client.recv_text().await,
-                    format!("probe {n}"),
-                    "the echo app answered wrong"
-                );
-                n += 1;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        });
-        Self { stop, task }
-    }
-
-    /// Stops the probe; every echo was right, and there were some.
-    async fn finish(self) {
-        let _ = self.stop.send(());
-        let answered = within("the echo probe", self.task).await.unwrap();
-        assert!(answered > 0, "the echo app answered nothing");
-    }
-}
 
 fn hostile(limits: Limits) -> AppConfig {
     let mut hostile = app("hostile", "/h", plugins::HOSTILE);
