@@ -32,6 +32,22 @@ pub enum StartError {
     /// The WebAssembly engine cannot be set up.
     #[error(transparent)]
     Engine(PluginError),
+    /// The process's address-space limit (`ulimit -v`, `LimitAS=`) is below what the
+    /// apps' plugin instances reserve.
+    #[error(
+        "the address-space limit of this process ({limit_mib} MiB, `ulimit -v`) is below what \
+         {apps} app(s) reserve: about {needed_mib} MiB (wasmtime reserves 4 GiB of address space, \
+         not memory, for each plugin instance's linear memory); raise the limit \
+         (`ulimit -v unlimited`, or LimitAS=infinity in a systemd unit) or serve fewer apps"
+    )]
+    AddressSpace {
+        /// The limit, in MiB.
+        limit_mib: u64,
+        /// About what the apps need, in MiB.
+        needed_mib: u64,
+        /// How many apps the config has.
+        apps: usize,
+    },
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),

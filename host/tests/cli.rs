@@ -555,3 +555,138 @@ async fn sigterm_runs_every_on_close_and_exits_in_time_while_a_hook_sleeps() {
         .and_then(|(_, rest)| rest.split_whitespace().nth(1));
     assert_eq!(code, Some("1001"), "{silent}");
 }
+
+/// The status code of the answer to `request` on a new connection to `addr`, or
+/// `None` if there is none within `wait` (the connection waits in the backlog).
+/// Upgraded connections are kept in `held` (they hold the gateway's descriptors).
+async fn status_within(
+    addr: &str,
+    request: &str,
+    wait: Duration,
+    held: &mut Vec<tokio::net::TcpStream>,
+) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        tcp.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).await.ok()?;
+        let status = std::str::from_utf8(&head[9..12]).ok()?.parse().ok()?;
+        Some((status, tcp))
+    };
+    match tokio::time::timeout(wait, attempt).await {
+        Ok(Some((status, tcp))) => {
+            if status == 101 {
+                held.push(tcp);
+            }
+            Some(status)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(all(target_os = "linux", feature = "demo"))]
+#[tokio::test]
+async fn at_the_open_file_limit_health_still_answers_and_the_log_stays_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "admin_listen = \"127.0.0.1:0\"\n\n[[app]]\nname = \"e\"\nroute = \"/e\"\nplugin = {:?}\n",
+            env!("WSGATE_DEMO_ECHO_WASM")
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=64:64", "--", env!("CARGO_BIN_EXE_wsgate")])
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("prlimit (util-linux) runs wsgate");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Log(rx);
+    let warned = log.wait_for("max_connections add up").await;
+    assert!(warned.contains("open_file_limit=64"), "{warned}");
+    let admin = log.wait_for("metrics and health on http://").await;
+    let admin = admin.rsplit("http://").next().unwrap().trim().to_owned();
+    let line = log.wait_for("listening on ws://").await;
+    let addr = line.rsplit("ws://").next().unwrap().trim().to_owned();
+
+    let upgrade = "GET /e HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let started = std::time::Instant::now();
+    // Connections until the gateway has no descriptor left: then no more upgrades.
+    let mut upgraded = 0;
+    let mut refused = 0;
+    let mut held = Vec::new();
+    let second = Duration::from_secs(1);
+    for _ in 0..100 {
+        match status_within(&addr, upgrade, second, &mut held).await {
+            Some(101) => upgraded += 1,
+            _ => refused += 1,
+        }
+        if refused >= 3 {
+            break;
+        }
+    }
+    assert!((10..64).contains(&upgraded), "upgraded {upgraded}");
+    // At the limit, the admin listener answers through the spare descriptor.
+    for _ in 0..5 {
+        let status = status_within(&admin, health, Duration::from_secs(5), &mut held).await;
+        assert_eq!(status, Some(200));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seconds = started.elapsed().as_secs() + 1;
+    let mut limit_lines = 0;
+    while let Ok(line) = log.0.try_recv() {
+        if line.contains("at the open-file limit") {
+            limit_lines += 1;
+        }
+    }
+    assert!(limit_lines >= 1, "the limit was never reported");
+    assert!(
+        limit_lines <= 2 * seconds,
+        "{limit_lines} lines about the limit in {seconds} s"
+    );
+}
+
+#[cfg(all(target_os = "linux", feature = "demo"))]
+#[tokio::test]
+async fn a_tight_address_space_limit_is_a_clear_error_not_a_crash() {
+    let output = tokio::time::timeout(
+        TIMEOUT,
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 3145728 && exec {:?} serve --listen 127.0.0.1:0",
+                env!("CARGO_BIN_EXE_wsgate")
+            ))
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("wsgate did not exit")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the address-space limit of this process (3072 MiB"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ulimit -v unlimited"), "{stderr}");
+}

@@ -196,6 +196,7 @@ impl Actor {
                 }
             }
             Input::Event(event) => self.event(&event),
+            Input::Flush { conn, done } => self.registry.flushed(conn, done),
             Input::Wake => {}
             Input::Retry => self.retry(),
         }

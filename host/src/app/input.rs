@@ -22,6 +22,12 @@ pub(crate) enum Input {
     /// Something happened to a connection (anything but its connect, which comes as
     /// [`Input::Connect`]): a message, an error, its close.
     Event(Event),
+    /// Answer `done` once everything the app sent `conn` so far is written out (the
+    /// connection's reader asks before it lets the client's close frame through).
+    Flush {
+        conn: ConnId,
+        done: oneshot::Sender<()>,
+    },
     /// Look at the orders (`control`): one was given while the actor was idle.
     Wake,
     /// The crash-loop pause is over: try a fresh instance.

@@ -20,6 +20,9 @@ pub(crate) enum Outbound {
     Close { code: u16, reason: Utf8Bytes },
     /// Send a ping (the heartbeat).
     Ping,
+    /// Flush what came before, then answer (the reader waits for it before it lets
+    /// a close frame through: see `connection::gate`).
+    Flushed(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The message would take the queue past its limit.
@@ -133,6 +136,12 @@ impl Outbox {
     /// Queues a close frame (always accepted: it ends the queue).
     pub(crate) fn close(&self, code: u16, reason: Utf8Bytes) {
         self.shared.enqueue(Outbound::Close { code, reason });
+    }
+
+    /// Queues a marker: `done` is answered once everything queued before it is
+    /// written and flushed.
+    pub(crate) fn flushed(&self, done: tokio::sync::oneshot::Sender<()>) {
+        self.shared.enqueue(Outbound::Flushed(done));
     }
 
     /// Queues a heartbeat ping (not counted: it is tiny and one at a time).

@@ -187,6 +187,16 @@ impl Registry {
         }
     }
 
+    /// Queues a marker for `conn`, answered once what was queued before is written
+    /// out; dropped (so answered at once) if `conn` is gone or closing.
+    pub(crate) fn flushed(&mut self, conn: ConnId, done: tokio::sync::oneshot::Sender<()>) {
+        if let Some(entry) = self.conns.get(&conn)
+            && !entry.closing
+        {
+            entry.outbox.flushed(done);
+        }
+    }
+
     /// Queues a close frame for `conn`; later messages to it are dropped.
     pub(crate) fn close(&mut self, conn: u64, code: u16, reason: &str) {
         match self.conns.get_mut(&conn) {
@@ -249,6 +259,7 @@ mod tests {
                 Outbound::Message(other) => format!("{other:?}"),
                 Outbound::Close { code, reason } => format!("close {code} {reason}"),
                 Outbound::Ping => "ping".to_owned(),
+                Outbound::Flushed(_) => "flushed".to_owned(),
             })
             .collect()
     }

@@ -9,12 +9,15 @@
 //! - `reader`: frames → the app's events; the heartbeat's timer; the closing handshake.
 //! - `writer`: the outbound queue → frames, batched into flushes; abort on a slow consumer.
 //! - `failure`: what a read error means (close code, or the transport is gone).
+//! - `gate`: holds the client's close frame (or a frame that breaks the protocol)
+//!   until the replies to the messages before it are out.
 //! - `heartbeat`: when to ping, and when to give up on a silent client.
 //!
 //! Sees an app only through its handle and the outbox: it never imports `http` or
 //! `server`.
 
 mod failure;
+mod gate;
 mod heartbeat;
 mod reader;
 mod writer;
@@ -24,6 +27,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::app::outbox::outbox;
 use crate::app::{AppHandle, Input};
@@ -47,7 +51,13 @@ const DRAIN_BYTES: usize = 1 << 20;
 /// Serves connection `conn` of `app` until it is closed. Its log events carry `app`
 /// and `conn` as fields; no span is entered around its polls (that cost a filter
 /// check per message) nor kept for its life (memory at every idle connection).
-pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: ConnId, app: AppHandle) {
+pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle) {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(app.limits.read_buffer_size)
+        .max_message_size(Some(app.limits.max_message_size))
+        .max_frame_size(Some(app.limits.max_frame_size));
+    let (io, gate) = gate::Gate::new(io, app.limits.max_frame_size);
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let (outbox, queue) = outbox();
     if app
         .send(Input::Connect {
@@ -65,7 +75,8 @@ pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: ConnId, app: AppH
     // Reader and writer run in this one task (a connection is one task, not two):
     // whichever has work is polled; the writer ends once the reader is done.
     let reading = async {
-        let mut ending = reader::read_loop(&mut stream, conn, &app, &outbox, close_sent).await;
+        let mut ending =
+            reader::read_loop(&mut stream, conn, &app, &outbox, &gate, close_sent).await;
         if let Some(error) = ending.error.take() {
             let _ = app.send(Input::Event(Event::Error { conn, error })).await;
         }
@@ -86,7 +97,7 @@ pub(crate) async fn serve<S: Io>(ws: WebSocketStream<S>, conn: ConnId, app: AppH
     if ending.drain
         && let Ok(mut ws) = stream.reunite(sink)
     {
-        Box::pin(drain(ws.get_mut())).await;
+        Box::pin(drain(ws.get_mut().get_mut())).await;
     }
 }
 
@@ -133,9 +144,8 @@ mod tests {
     ) {
         let (app, mut events) = AppHandle::for_test(limits);
         let (server_io, client_io) = tokio::io::duplex(1 << 16);
-        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        tokio::spawn(super::serve(server, 7, app));
+        tokio::spawn(super::serve(server_io, 7, app));
         assert!(matches!(
             events.recv().await,
             Some(Input::Connect { conn: 7, .. })
@@ -249,8 +259,6 @@ mod tests {
 }
 #[cfg(test)]
 mod footprint {
-    use tokio_tungstenite::WebSocketStream;
-    use tokio_tungstenite::tungstenite::protocol::Role;
 
     use crate::app::AppHandle;
     use crate::config::Limits;
@@ -262,8 +270,7 @@ mod footprint {
     async fn a_connection_task_stays_small() {
         let (app, _events) = AppHandle::for_test(Limits::default());
         let (io, _client) = tokio::io::duplex(1024);
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-        let task = super::serve(ws, 7, app);
+        let task = super::serve(io, 7, app);
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 3 << 10,

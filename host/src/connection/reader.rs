@@ -2,6 +2,8 @@
 //! connection ends; it also runs the heartbeat's timer and waits for the client's
 //! answer to the gateway's close frame.
 
+use std::future::poll_fn;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -12,6 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::failure::{Ending, Failure, failure};
+use super::gate::GateState;
 use super::heartbeat::{Due, Heartbeat};
 use super::writer::WriterEnd;
 use super::{ERROR_CLOSE_TIMEOUT, Io};
@@ -21,6 +24,9 @@ use crate::model::{ConnId, ConnectionError, ErrorKind, Event};
 
 /// How long the gateway waits for the client's close frame after sending its own.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client's close frame (or protocol violation) waits at the gate for the
+/// replies to the messages before it.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Reads frames and hands messages to the app until the connection ends.
 pub(super) async fn read_loop<S: Io>(
@@ -28,8 +34,12 @@ pub(super) async fn read_loop<S: Io>(
     conn: ConnId,
     app: &AppHandle,
     outbox: &Outbox,
+    gate: &GateState,
     mut close_sent: oneshot::Receiver<WriterEnd>,
 ) -> Ending {
+    // Messages were handed to the app since the gate last held: their replies must
+    // be out before a close frame goes through.
+    let mut unsettled = false;
     let mut peer_close: Option<(u16, String)> = None;
     let mut invalid_close = false;
     let mut close_watch_done = false;
@@ -78,6 +88,7 @@ pub(super) async fn read_loop<S: Io>(
             tokio::select! {
                 biased;
                 next = stream.next() => Wake::Frame(next),
+                () = holding(gate) => Wake::Held,
                 sent = &mut close_sent, if !close_watch_done => Wake::Writer(sent.ok()),
                 () = &mut alarm, if armed.is_some() => Wake::Alarm,
             }
@@ -85,11 +96,18 @@ pub(super) async fn read_loop<S: Io>(
         turn = turn.wrapping_add(1);
         let next = match wake {
             Wake::Frame(next) => next,
+            Wake::Held => {
+                Box::pin(settle(app, conn, gate, unsettled)).await;
+                unsettled = false;
+                continue;
+            }
             Wake::Writer(sent) => {
                 close_watch_done = true;
                 match sent {
                     Some(WriterEnd::CloseSent) => {
                         deadline = Some(Instant::now() + CLOSE_HANDSHAKE_TIMEOUT);
+                        // Nothing more goes out: the client's answer may pass.
+                        gate.release();
                     }
                     // A client that does not read: the actor already reported it.
                     Some(WriterEnd::Aborted) => {
@@ -141,10 +159,12 @@ pub(super) async fn read_loop<S: Io>(
             None => break,
             Some(Ok(Message::Text(text))) => {
                 app.stats.metrics.text_in.count(text.len());
+                unsettled = true;
                 Input::Event(Event::Text { conn, text })
             }
             Some(Ok(Message::Binary(data))) => {
                 app.stats.metrics.binary_in.count(data.len());
+                unsettled = true;
                 Input::Event(Event::Binary { conn, data })
             }
             Some(Ok(Message::Close(frame))) => {
@@ -204,8 +224,40 @@ pub(super) async fn read_loop<S: Io>(
     }
 }
 
+/// Ready while the gate holds a frame that ends the connection.
+async fn holding(gate: &GateState) {
+    poll_fn(|_| {
+        if gate.is_holding() {
+            Poll::Ready(())
+        } else {
+            // The gate wakes the task when it starts holding (it is read in this
+            // same task), so there is nothing to register here.
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// The gate holds the client's close frame (or a frame that breaks the protocol):
+/// once the replies to the messages before it are out, or after [`SETTLE_TIMEOUT`]
+/// (a stuck app cannot hold a closing connection), let it through.
+async fn settle(app: &AppHandle, conn: ConnId, gate: &GateState, unsettled: bool) {
+    if unsettled {
+        let (done, flushed) = oneshot::channel();
+        let _ = tokio::time::timeout(SETTLE_TIMEOUT, async {
+            if app.send(Input::Flush { conn, done }).await.is_ok() {
+                let _ = flushed.await;
+            }
+        })
+        .await;
+    }
+    gate.release();
+}
+
 /// What woke the reader.
 enum Wake {
+    /// The gate holds a frame that ends the connection.
+    Held,
     /// A frame, an error, or the end of the stream.
     Frame(Option<Result<Message, WsError>>),
     /// The writer ended (`None`: without saying why).

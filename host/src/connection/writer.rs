@@ -115,6 +115,20 @@ impl<S: Io> Writer<S> {
                     Outbound::Close { code, reason } => {
                         return Some(Box::pin(self.close(code, reason)).await);
                     }
+                    Outbound::Flushed(done) => {
+                        // Everything queued before it is out: say so.
+                        unflushed = 0;
+                        match self.flush().await {
+                            Write::Done => {}
+                            Write::Failed => return None,
+                            Write::Aborted => {
+                                return Some(Box::pin(self.close_slow_consumer()).await);
+                            }
+                        }
+                        let _ = done.send(());
+                        next = self.queue.try_recv();
+                        continue;
+                    }
                 };
                 unflushed += message.len();
                 let fed = self.feed(message).await;

@@ -19,8 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::task::TaskTracker;
 
 use admin::admin_endpoint;
@@ -33,6 +31,23 @@ use crate::app::AcceptOutcome;
 use crate::app::admission::Refusal;
 use crate::apps::Apps;
 use crate::connection;
+
+/// Answers a request taken at the open-file limit: the gateway's endpoints as
+/// usual (unless they are on `admin_listen`), anything else 503.
+pub(crate) async fn shed(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Body>, Infallible> {
+    if !shared.admin_separate
+        && let Some(response) = admin_endpoint(&req, &shared)
+    {
+        return Ok(response);
+    }
+    Ok(text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the gateway is at its open-file limit; try again later\n",
+    ))
+}
 
 /// What every request handler shares: the routes, the connection id counter and the
 /// tracker of open WebSocket connections.
@@ -135,15 +150,7 @@ pub(crate) async fn handle(
         // The connection holds its place in the app's limits until it ends.
         let _slot = slot;
         match on_upgrade.await {
-            Ok(upgraded) => {
-                let config = WebSocketConfig::default()
-                    .read_buffer_size(app.limits.read_buffer_size)
-                    .max_message_size(Some(app.limits.max_message_size))
-                    .max_frame_size(Some(app.limits.max_frame_size));
-                let io = TokioIo::new(upgraded);
-                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                connection::serve(ws, conn, app).await;
-            }
+            Ok(upgraded) => connection::serve(TokioIo::new(upgraded), conn, app).await,
             Err(e) => {
                 tracing::debug!(app = %app.name, conn, "the upgrade did not complete: {e}");
             }

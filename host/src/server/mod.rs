@@ -5,6 +5,8 @@
 //! - `listen`: the accept loop and HTTP/1.1 per connection.
 //! - `run`: binding the listeners and serving until a signal.
 //! - `signals`: SIGHUP (config reload) and SIGTERM / Ctrl-C (shutdown).
+//! - `overload`: at the open-file limit (backoff, a spare descriptor), and the
+//!   start-up check of that limit.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -17,6 +19,7 @@
 //! ```
 
 mod listen;
+mod overload;
 mod run;
 mod signals;
 
@@ -56,6 +59,8 @@ pub struct Gateway {
     watcher: Arc<Mutex<Option<PluginWatcher>>>,
     settings: ServerSettings,
     tls: Option<TlsAcceptor>,
+    /// The spare descriptor for answering at the open-file limit.
+    reserve: Arc<overload::Reserve>,
 }
 
 impl Gateway {
@@ -65,6 +70,8 @@ impl Gateway {
     /// [`StartError`] naming the first app whose plugin is missing, is not a
     /// component, or does not implement this host's plugin world.
     pub fn start(config: &Config) -> Result<Self, StartError> {
+        overload::check_address_space(config)?;
+        overload::check_open_files(config);
         let tls = config
             .server
             .tls
@@ -85,6 +92,7 @@ impl Gateway {
             watcher: Arc::new(Mutex::new(None)),
             settings: config.server.clone(),
             tls,
+            reserve: overload::Reserve::new(),
         })
     }
 
@@ -147,7 +155,7 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let shared = self.shared.clone();
         let builder = http1_builder(&self.settings);
-        accept_until(&listener, shutdown, |tcp, remote| {
+        accept_until(&listener, shutdown, &self.reserve, |tcp, remote, room| {
             let shared = shared.clone();
             let builder = builder.clone();
             tokio::spawn(async move {
@@ -156,6 +164,8 @@ impl Gateway {
                 if let Err(e) = served {
                     tracing::debug!(%remote, "admin connection ended: {e}");
                 }
+                // Taken at the open-file limit: the spare descriptor comes back.
+                drop(room);
             });
         })
         .await;
@@ -178,19 +188,21 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        accept_until(&listener, shutdown, |tcp, remote| {
+        accept_until(&listener, shutdown, &self.reserve, |tcp, remote, room| {
             let _ = tcp.set_nodelay(true);
             let shared = self.shared.clone();
             let settings = self.settings.clone();
             let tls = self.tls.clone();
             tokio::spawn(async move {
                 match tls {
-                    None => serve_http(tcp, remote, shared, &settings).await,
+                    None => serve_http(tcp, remote, shared, &settings, room).await,
                     Some(tls) => {
                         match tokio::time::timeout(settings.handshake_timeout, tls.accept(tcp))
                             .await
                         {
-                            Ok(Ok(stream)) => serve_http(stream, remote, shared, &settings).await,
+                            Ok(Ok(stream)) => {
+                                serve_http(stream, remote, shared, &settings, room).await;
+                            }
                             Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
                             Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
                         }

@@ -19,6 +19,7 @@ mod metrics;
 mod protocol;
 mod relay;
 mod reload;
+mod replies;
 mod rfc6455;
 mod sandbox;
 mod startup;

@@ -128,8 +128,8 @@ async fn an_app_busy_with_a_full_queue_delays_no_other_app_and_readyz_says_so() 
     // A hook legitimately busy for 15 s (its deadline is 30 s), and a client whose
     // messages pile up behind it until the app's queue is full.
     let mut sleeper = gw.connect("/h").await;
-    sleeper.send_text("sleep 15000").await;
     let mut flooder = gw.connect("/h").await;
+    sleeper.send_text("sleep 15000").await;
     let flood = tokio::spawn(async move {
         for n in 0..2000 {
             flooder.send_text(format!("m{n}")).await;
