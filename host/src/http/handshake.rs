@@ -155,7 +155,7 @@ pub(crate) fn switching(key: &HeaderValue, subprotocol: Option<String>) -> Respo
 
 /// The answer to a handshake the plugin denied: its status if it is an error
 /// status (else 403), its reason as the body.
-pub(crate) fn deny(app: &AppHandle, conn: ConnId, status: u16, reason: String) -> Response<Body> {
+pub(crate) fn deny(app: &AppHandle, conn: ConnId, status: u16, reason: &str) -> Response<Body> {
     let status = match StatusCode::from_u16(status) {
         Ok(s) if s.is_client_error() || s.is_server_error() => s,
         _ => {
@@ -163,7 +163,7 @@ pub(crate) fn deny(app: &AppHandle, conn: ConnId, status: u16, reason: String) -
             StatusCode::FORBIDDEN
         }
     };
-    let body = cut(&reason, MAX_DENY_REASON);
+    let body = cut(reason, MAX_DENY_REASON);
     if body.len() < reason.len() {
         tracing::warn!(
             app = %app.name,

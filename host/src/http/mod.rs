@@ -115,7 +115,7 @@ pub(crate) async fn handle(
     let subprotocol = match outcome {
         AcceptOutcome::Deny { status, reason } => {
             app.stats.metrics.denied.inc();
-            return Ok(deny(&app, conn, status, reason));
+            return Ok(deny(&app, conn, status, &reason));
         }
         // Counted as denials, as the plugin's own refusals are.
         AcceptOutcome::Failing => {
