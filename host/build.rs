@@ -1,4 +1,4 @@
-//! Builds the demo plugins (chat, echo, relay) that `wsgate serve` embeds when it runs without
+//! Builds the demo plugins (chat, echo, relay, dashboard) that `wsgate serve` embeds when it runs without
 //! a config file (feature `demo`, on by default), and two test fixtures built in the
 //! same cargo run (a few seconds more): `testbed`, which the actor's unit tests drive,
 //! and `hostile`, which the command-line tests run under a real `wsgate` process.
@@ -14,11 +14,15 @@ fn main() {
     let manifest =
         std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let workspace = manifest.parent().unwrap_or(&manifest).to_path_buf();
-    let paths = plugins::build(&workspace, &["chat", "echo", "relay", "testbed", "hostile"]);
+    let paths = plugins::build(
+        &workspace,
+        &["chat", "echo", "relay", "dashboard", "testbed", "hostile"],
+    );
     let names = [
         "DEMO_CHAT",
         "DEMO_ECHO",
         "DEMO_RELAY",
+        "DEMO_DASHBOARD",
         "FIXTURE_TESTBED",
         "FIXTURE_HOSTILE",
     ];

@@ -9,6 +9,8 @@
 //! `tests/layers.rs`, which fails on a back-import), so the house has no circle.
 //! - `model`: the host's own events, commands and handshake types; every contract
 //!   version's bindings convert to and from them at the plugin boundary.
+//! - `directory`: what the host holds of an app's connections (users,
+//!   attachments, rooms), outliving every plugin instance.
 //! - `close`: every close code and reason the gateway sends, and the rules for a
 //!   plugin's.
 //! - [`config`]: the public config types, the TOML file and its validation, the demo.
@@ -41,6 +43,7 @@ mod app;
 mod apps;
 mod close;
 mod connection;
+mod directory;
 mod http;
 mod metrics;
 mod model;

@@ -33,7 +33,8 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the apps of a config file (without one: the built-in demo, chat at /ws
-    /// with its page at /, echo at /echo and relay at /relay on 127.0.0.1:8000).
+    /// with its page at /, echo at /echo, relay at /relay and the dashboard at /dashboard
+    /// on 127.0.0.1:8000).
     Serve {
         /// The config file (TOML).
         #[arg(long, value_name = "FILE")]
@@ -130,7 +131,7 @@ fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
 #[cfg(feature = "demo")]
 fn demo() -> anyhow::Result<Config> {
     tracing::info!(
-        "no --config given: using the built-in demo (chat at /ws and its page at /, echo at /echo, relay at /relay)"
+        "no --config given: using the built-in demo (chat at /ws and its page at /, echo at /echo, relay at /relay, dashboard at /dashboard)"
     );
     Ok(Config::demo())
 }

@@ -58,6 +58,11 @@ pub(crate) struct Metrics {
     pub(crate) log_dropped_lines: Family<AppLabel, Counter>,
     pub(crate) log_dropped_bytes: Family<AppLabel, Counter>,
     pub(crate) log_cut: Family<AppLabel, Counter>,
+    pub(crate) rooms: Family<AppLabel, Gauge>,
+    pub(crate) memberships: Family<AppLabel, Gauge>,
+    pub(crate) timers_set: Family<AppLabel, Counter>,
+    pub(crate) timers_fired: Family<AppLabel, Counter>,
+    pub(crate) commands_refused: Family<AppLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -137,6 +142,36 @@ impl Default for Metrics {
             "Plugin log lines cut at 4 KiB",
             Family::clone(&log_cut),
         );
+        let rooms = Family::default();
+        registry.register(
+            "rooms",
+            "Rooms with at least one member",
+            Family::clone(&rooms),
+        );
+        let memberships = Family::default();
+        registry.register(
+            "room_memberships",
+            "Connections in rooms, counted once per room",
+            Family::clone(&memberships),
+        );
+        let timers_set = Family::default();
+        registry.register(
+            "timers_set",
+            "Timers set by plugins",
+            Family::clone(&timers_set),
+        );
+        let timers_fired = Family::default();
+        registry.register(
+            "timers_fired",
+            "Timer events handed to plugins",
+            Family::clone(&timers_fired),
+        );
+        let commands_refused = Family::default();
+        registry.register(
+            "commands_refused",
+            "Plugin commands refused for a limit (rooms, attachments, timers)",
+            Family::clone(&commands_refused),
+        );
         Self {
             registry,
             connections_open,
@@ -152,6 +187,11 @@ impl Default for Metrics {
             log_dropped_lines,
             log_dropped_bytes,
             log_cut,
+            rooms,
+            memberships,
+            timers_set,
+            timers_fired,
+            commands_refused,
         }
     }
 }
@@ -201,13 +241,15 @@ impl Flow {
 }
 
 /// The hooks whose durations are measured, in [`HOOKS`] order.
-pub(crate) const HOOKS: [&str; 8] = [
+pub(crate) const HOOKS: [&str; 10] = [
     "on-accept",
     "on-connect",
     "on-message",
     "on-binary",
     "on-close",
     "on-error",
+    "on-timer",
+    "on-backend",
     "snapshot",
     "restore",
 ];
@@ -243,6 +285,11 @@ pub(crate) struct AppMetrics {
     pub(crate) slow_consumer_closes: Counter,
     pub(crate) failed: Gauge,
     pub(crate) log: LogCounters,
+    pub(crate) rooms: Gauge,
+    pub(crate) memberships: Gauge,
+    pub(crate) timers_set: Counter,
+    pub(crate) timers_fired: Counter,
+    pub(crate) commands_refused: Counter,
 }
 
 impl AppMetrics {
@@ -287,6 +334,11 @@ impl AppMetrics {
                 dropped_bytes: metrics.log_dropped_bytes.get_or_create_owned(&label),
                 cut: metrics.log_cut.get_or_create_owned(&label),
             },
+            rooms: metrics.rooms.get_or_create_owned(&label),
+            memberships: metrics.memberships.get_or_create_owned(&label),
+            timers_set: metrics.timers_set.get_or_create_owned(&label),
+            timers_fired: metrics.timers_fired.get_or_create_owned(&label),
+            commands_refused: metrics.commands_refused.get_or_create_owned(&label),
         }
     }
 

@@ -9,6 +9,8 @@
 //!
 //! At the bottom of the house: it imports no other module of the crate.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
@@ -38,6 +40,12 @@ pub(crate) enum AcceptDecision {
     Allow {
         /// The subprotocol to answer with; must be one the client offered.
         subprotocol: Option<String>,
+        /// The connection's user (contract 0.2).
+        user: Option<String>,
+        /// Its first attachment (contract 0.2).
+        attachment: Bytes,
+        /// The rooms it starts in (contract 0.2).
+        rooms: Vec<String>,
     },
     /// Answer with an HTTP error.
     Deny {
@@ -74,7 +82,32 @@ pub(crate) struct ConnectionError {
     pub(crate) message: String,
 }
 
-/// Something that happened to a connection, for the app's plugin.
+/// What the host holds of a connection that its events show the plugin (contract
+/// 0.2): cheap to clone (shared bytes).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnContext {
+    /// Its user.
+    pub(crate) user: Option<Arc<str>>,
+    /// Its attachment.
+    pub(crate) attachment: Bytes,
+}
+
+/// What the host knows of a connection now (`connection-info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnectionInfo {
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) remote_addr: String,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) attachment: Bytes,
+    pub(crate) connected_at_ms: u64,
+    pub(crate) buffered_bytes: u64,
+    pub(crate) open: bool,
+}
+
+/// Something that happened, for the app's plugin: to a connection, or to the app
+/// (a timer, a backend event).
 #[derive(Debug, Clone)]
 pub(crate) enum Event {
     /// The handshake completed.
@@ -113,17 +146,36 @@ pub(crate) enum Event {
         /// The close reason.
         reason: String,
     },
+    /// A timer is due (contract 0.2).
+    Timer {
+        /// Its key.
+        key: Arc<str>,
+        /// The data it was set with.
+        data: Bytes,
+    },
+    /// A backend sent the app something (server API; contract 0.2).
+    #[expect(
+        dead_code,
+        reason = "the server API hands these over; the contract has them now"
+    )]
+    Backend {
+        /// The name the backend gave.
+        name: String,
+        /// The body.
+        payload: Bytes,
+    },
 }
 
 impl Event {
-    /// The connection the event is about.
-    pub(crate) fn conn(&self) -> ConnId {
+    /// The connection the event is about, if it is about one.
+    pub(crate) fn conn(&self) -> Option<ConnId> {
         match self {
             Self::Connect { conn }
             | Self::Text { conn, .. }
             | Self::Binary { conn, .. }
             | Self::Error { conn, .. }
-            | Self::Close { conn, .. } => *conn,
+            | Self::Close { conn, .. } => Some(*conn),
+            Self::Timer { .. } | Self::Backend { .. } => None,
         }
     }
 
@@ -135,6 +187,8 @@ impl Event {
             Self::Binary { .. } => "on-binary",
             Self::Error { .. } => "on-error",
             Self::Close { .. } => "on-close",
+            Self::Timer { .. } => "on-timer",
+            Self::Backend { .. } => "on-backend",
         }
     }
 }
@@ -173,9 +227,41 @@ pub(crate) enum Command {
     Broadcast {
         /// The message, shared by every receiver.
         payload: Payload,
-        /// A connection left out (typically the sender).
-        except: Option<ConnId>,
+        /// Connections left out (typically the sender).
+        except: Vec<ConnId>,
     },
+    /// Send to every member of `room` but `except`.
+    Publish {
+        /// The room.
+        room: String,
+        /// The message, shared by every receiver.
+        payload: Payload,
+        /// Members left out.
+        except: Vec<ConnId>,
+    },
+    /// Put `conn` in `room`.
+    Join { conn: ConnId, room: String },
+    /// Take `conn` out of `room`.
+    Leave { conn: ConnId, room: String },
+    /// Send to every connection of `user`.
+    SendUser { user: String, payload: Payload },
+    /// Close every connection of `user`.
+    CloseUser {
+        user: String,
+        code: u16,
+        reason: String,
+    },
+    /// Replace the attachment of `conn`.
+    SetAttachment { conn: ConnId, data: Bytes },
+    /// Set (or replace) timer `key`.
+    SetTimer {
+        key: String,
+        delay_ms: u64,
+        repeat_ms: Option<u64>,
+        data: Bytes,
+    },
+    /// Cancel timer `key`.
+    CancelTimer { key: String },
     /// Start the closing handshake of one connection.
     Close {
         /// The connection.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// before it. Keep in step with `lib.rs`.
 const LAYERS: &[&str] = &[
     "model",
+    "directory",
     "close",
     "config",
     "metrics",

@@ -66,6 +66,13 @@ pub enum Accept {
     Allow {
         /// The subprotocol to select; must be one the client offered.
         subprotocol: Option<String>,
+        /// Who the client is: the connection's user, for
+        /// [`Command::send_user`](crate::Command::send_user).
+        user: Option<String>,
+        /// The connection's first attachment.
+        attachment: Vec<u8>,
+        /// The rooms the connection starts in.
+        rooms: Vec<String>,
     },
     /// Refuse it with an HTTP error.
     Deny {
@@ -79,14 +86,62 @@ pub enum Accept {
 impl Accept {
     /// Open the connection without a subprotocol.
     pub fn allow() -> Self {
-        Self::Allow { subprotocol: None }
+        Self::Allow {
+            subprotocol: None,
+            user: None,
+            attachment: Vec::new(),
+            rooms: Vec::new(),
+        }
     }
 
     /// Open the connection and select `protocol` (one the client offered).
     pub fn allow_subprotocol(protocol: impl Into<String>) -> Self {
-        Self::Allow {
-            subprotocol: Some(protocol.into()),
-        }
+        Self::allow().with(|a| {
+            if let Self::Allow { subprotocol, .. } = a {
+                *subprotocol = Some(protocol.into());
+            }
+        })
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Self)) -> Self {
+        f(&mut self);
+        self
+    }
+
+    /// This answer, naming the connection's `user` (an allow only).
+    ///
+    /// ```
+    /// # use wsgate_plugin::Accept;
+    /// let answer = Accept::allow().user("alice").join("lobby").attachment(b"{}".to_vec());
+    /// # assert!(matches!(answer, Accept::Allow { ref rooms, .. } if rooms == &["lobby"]));
+    /// ```
+    #[must_use]
+    pub fn user(self, name: impl Into<String>) -> Self {
+        self.with(|a| {
+            if let Self::Allow { user, .. } = a {
+                *user = Some(name.into());
+            }
+        })
+    }
+
+    /// This answer, with the connection's first attachment (an allow only).
+    #[must_use]
+    pub fn attachment(self, data: impl Into<Vec<u8>>) -> Self {
+        self.with(|a| {
+            if let Self::Allow { attachment, .. } = a {
+                *attachment = data.into();
+            }
+        })
+    }
+
+    /// This answer, putting the connection in `room` from the start (an allow only).
+    #[must_use]
+    pub fn join(self, room: impl Into<String>) -> Self {
+        self.with(|a| {
+            if let Self::Allow { rooms, .. } = a {
+                rooms.push(room.into());
+            }
+        })
     }
 
     /// Refuse the connection with HTTP `status` (400 to 599) and `reason` as the body.
@@ -101,7 +156,17 @@ impl Accept {
 impl From<Accept> for wit::AcceptDecision {
     fn from(a: Accept) -> Self {
         match a {
-            Accept::Allow { subprotocol } => wit::AcceptDecision::Allow(wit::Allow { subprotocol }),
+            Accept::Allow {
+                subprotocol,
+                user,
+                attachment,
+                rooms,
+            } => wit::AcceptDecision::Allow(wit::Allow {
+                subprotocol,
+                user,
+                attachment,
+                rooms,
+            }),
             Accept::Deny { status, reason } => {
                 wit::AcceptDecision::Deny(wit::Deny { status, reason })
             }

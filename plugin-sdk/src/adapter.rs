@@ -1,5 +1,6 @@
 //! Bridges the generated `Guest` trait (static functions) to a [`Plugin`] value kept
-//! in a thread-local slot of the plugin crate (see [`export!`](crate::export)).
+//! in a thread-local slot of the plugin crate (see [`export!`](crate::export)): the
+//! gateway's batches of events become one method call per event, in order.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -31,8 +32,17 @@ pub fn with_instance<P: Plugin, R>(
 /// Implements the generated `Guest` trait for the instance `I`.
 pub struct Adapter<I>(PhantomData<I>);
 
-fn lower(commands: Vec<crate::Command>) -> Vec<wit::Command> {
-    commands.into_iter().map(Into::into).collect()
+/// Hands one event to its method.
+fn dispatch<P: Plugin>(p: &mut P, event: wit::Event) -> Vec<crate::Command> {
+    match event {
+        wit::Event::Connect(c) => p.on_connect(c.into()),
+        wit::Event::Message(m) => p.on_message(m.conn.into(), m.text),
+        wit::Event::Binary(b) => p.on_binary(b.conn.into(), b.data),
+        wit::Event::Error(e) => p.on_error(e.conn.into(), e.error.into()),
+        wit::Event::Close(c) => p.on_close(c.conn.into(), c.code, c.reason),
+        wit::Event::Timer(t) => p.on_timer(t.key, t.data),
+        wit::Event::Backend(b) => p.on_backend(b.name, b.payload),
+    }
 }
 
 impl<I: Instance> wit_handler::Guest for Adapter<I> {
@@ -40,24 +50,14 @@ impl<I: Instance> wit_handler::Guest for Adapter<I> {
         I::with(|p| p.on_accept(ConnectionId(conn), request.into())).into()
     }
 
-    fn on_connect(conn: u64) -> Vec<wit::Command> {
-        lower(I::with(|p| p.on_connect(ConnectionId(conn))))
-    }
-
-    fn on_message(conn: u64, text: String) -> Vec<wit::Command> {
-        lower(I::with(|p| p.on_message(ConnectionId(conn), text)))
-    }
-
-    fn on_binary(conn: u64, data: Vec<u8>) -> Vec<wit::Command> {
-        lower(I::with(|p| p.on_binary(ConnectionId(conn), data)))
-    }
-
-    fn on_close(conn: u64, code: u16, reason: String) -> Vec<wit::Command> {
-        lower(I::with(|p| p.on_close(ConnectionId(conn), code, reason)))
-    }
-
-    fn on_error(conn: u64, error: wit::ConnectionError) -> Vec<wit::Command> {
-        lower(I::with(|p| p.on_error(ConnectionId(conn), error.into())))
+    fn handle(events: Vec<wit::Event>) -> Vec<wit::Command> {
+        I::with(|p| {
+            let mut out = Vec::new();
+            for event in events {
+                out.extend(dispatch(p, event).into_iter().map(wit::Command::from));
+            }
+            out
+        })
     }
 
     fn snapshot() -> Vec<u8> {

@@ -3,50 +3,76 @@
 use crate::bindings::wit;
 use crate::event::ConnectionId;
 
+/// A message body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+impl From<String> for Payload {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<&str> for Payload {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(data: Vec<u8>) -> Self {
+        Self::Binary(data)
+    }
+}
+
 /// One thing a hook asks the gateway to do. Hooks return a list of them; the gateway
 /// carries them out in order once the hook returns, against the connections of the
-/// plugin's own app only (a command naming any other connection is dropped).
+/// plugin's own app only (a command naming any other connection is dropped; one over
+/// a limit is refused with a warning).
 ///
-/// Build them with the constructors:
+/// Build them with the constructors, which take a connection as a `&Conn` or a
+/// [`ConnectionId`]:
 /// ```
-/// use wsgate_plugin::{Command, ConnectionId, close_code};
-/// let alice = ConnectionId(1);
+/// use wsgate_plugin::{Command, Conn, close_code};
+/// let alice = Conn::new(1);
 /// let replies = vec![
-///     Command::send(alice, "welcome"),
-///     Command::broadcast_except("alice joined", alice),
-///     Command::close(alice, close_code::NORMAL, "bye"),
+///     Command::send(&alice, "welcome"),
+///     Command::join(&alice, "lobby"),
+///     Command::publish_except("lobby", "alice joined", &alice),
+///     Command::set_timer("tick", 1000, Vec::new()),
+///     Command::close(&alice, close_code::NORMAL, "bye"),
 /// ];
-/// # assert_eq!(replies.len(), 3);
+/// # assert_eq!(replies.len(), 5);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Send a text message to one connection.
+    /// Send a message to one connection.
     Send {
         /// The receiver.
         conn: ConnectionId,
         /// The message.
-        text: String,
+        payload: Payload,
     },
-    /// Send a binary message to one connection.
-    SendBinary {
-        /// The receiver.
-        conn: ConnectionId,
-        /// The message.
-        data: Vec<u8>,
-    },
-    /// Send a text message to every open connection of the app.
+    /// Send a message to every open connection of the app but `except`.
     Broadcast {
         /// The message.
-        text: String,
-        /// A connection to leave out, typically the sender.
-        except: Option<ConnectionId>,
+        payload: Payload,
+        /// Connections to leave out, typically the sender.
+        except: Vec<ConnectionId>,
     },
-    /// Send a binary message to every open connection of the app.
-    BroadcastBinary {
+    /// Send a message to every member of a room but `except`.
+    Publish {
+        /// The room.
+        room: String,
         /// The message.
-        data: Vec<u8>,
-        /// A connection to leave out, typically the sender.
-        except: Option<ConnectionId>,
+        payload: Payload,
+        /// Members to leave out.
+        except: Vec<ConnectionId>,
     },
     /// Close one connection with a close code and reason.
     Close {
@@ -58,63 +84,223 @@ pub enum Command {
         /// The reason; at most 123 bytes are sent.
         reason: String,
     },
+    /// Put a connection in a room (the gateway holds rooms; a connection leaves all
+    /// of its rooms when it closes).
+    Join {
+        /// The connection.
+        conn: ConnectionId,
+        /// The room.
+        room: String,
+    },
+    /// Take a connection out of a room.
+    Leave {
+        /// The connection.
+        conn: ConnectionId,
+        /// The room.
+        room: String,
+    },
+    /// Send a message to every connection of a user.
+    SendUser {
+        /// The user.
+        user: String,
+        /// The message.
+        payload: Payload,
+    },
+    /// Close every connection of a user.
+    CloseUser {
+        /// The user.
+        user: String,
+        /// The close code.
+        code: u16,
+        /// The reason.
+        reason: String,
+    },
+    /// Replace a connection's attachment (at most 16 KiB by default).
+    SetAttachment {
+        /// The connection.
+        conn: ConnectionId,
+        /// The new attachment; empty clears it.
+        data: Vec<u8>,
+    },
+    /// Set (or replace) the app's timer `key`: [`Plugin::on_timer`](crate::Plugin::on_timer)
+    /// runs when it is due.
+    SetTimer {
+        /// The timer's name.
+        key: String,
+        /// Milliseconds until it is due (at least 10 by default).
+        delay_ms: u64,
+        /// Due again every this many milliseconds, until cancelled.
+        repeat_ms: Option<u64>,
+        /// Handed back to `on_timer`.
+        data: Vec<u8>,
+    },
+    /// Cancel the timer `key`.
+    CancelTimer {
+        /// The timer's name.
+        key: String,
+    },
 }
 
 impl Command {
     /// Send `text` to `conn`.
-    pub fn send(conn: ConnectionId, text: impl Into<String>) -> Self {
+    pub fn send(conn: impl Into<ConnectionId>, text: impl Into<String>) -> Self {
         Self::Send {
-            conn,
-            text: text.into(),
+            conn: conn.into(),
+            payload: Payload::Text(text.into()),
         }
     }
 
     /// Send the bytes `data` to `conn` as a binary message.
-    pub fn send_binary(conn: ConnectionId, data: impl Into<Vec<u8>>) -> Self {
-        Self::SendBinary {
-            conn,
-            data: data.into(),
+    pub fn send_binary(conn: impl Into<ConnectionId>, data: impl Into<Vec<u8>>) -> Self {
+        Self::Send {
+            conn: conn.into(),
+            payload: Payload::Binary(data.into()),
         }
     }
 
     /// Send `text` to every connection of the app.
     pub fn broadcast(text: impl Into<String>) -> Self {
         Self::Broadcast {
-            text: text.into(),
-            except: None,
+            payload: Payload::Text(text.into()),
+            except: Vec::new(),
         }
     }
 
     /// Send `text` to every connection of the app but `except`.
-    pub fn broadcast_except(text: impl Into<String>, except: ConnectionId) -> Self {
+    pub fn broadcast_except(text: impl Into<String>, except: impl Into<ConnectionId>) -> Self {
         Self::Broadcast {
-            text: text.into(),
-            except: Some(except),
+            payload: Payload::Text(text.into()),
+            except: vec![except.into()],
         }
     }
 
     /// Send `data` as a binary message to every connection of the app.
     pub fn broadcast_binary(data: impl Into<Vec<u8>>) -> Self {
-        Self::BroadcastBinary {
-            data: data.into(),
-            except: None,
+        Self::Broadcast {
+            payload: Payload::Binary(data.into()),
+            except: Vec::new(),
         }
     }
 
     /// Send `data` as a binary message to every connection of the app but `except`.
-    pub fn broadcast_binary_except(data: impl Into<Vec<u8>>, except: ConnectionId) -> Self {
-        Self::BroadcastBinary {
-            data: data.into(),
-            except: Some(except),
+    pub fn broadcast_binary_except(
+        data: impl Into<Vec<u8>>,
+        except: impl Into<ConnectionId>,
+    ) -> Self {
+        Self::Broadcast {
+            payload: Payload::Binary(data.into()),
+            except: vec![except.into()],
+        }
+    }
+
+    /// Send `message` (text, or binary from a `Vec<u8>`) to every member of `room`.
+    pub fn publish(room: impl Into<String>, message: impl Into<Payload>) -> Self {
+        Self::Publish {
+            room: room.into(),
+            payload: message.into(),
+            except: Vec::new(),
+        }
+    }
+
+    /// Send `message` to every member of `room` but `except`.
+    pub fn publish_except(
+        room: impl Into<String>,
+        message: impl Into<Payload>,
+        except: impl Into<ConnectionId>,
+    ) -> Self {
+        Self::Publish {
+            room: room.into(),
+            payload: message.into(),
+            except: vec![except.into()],
         }
     }
 
     /// Close `conn` with `code` (see [`close_code`]) and `reason`.
-    pub fn close(conn: ConnectionId, code: u16, reason: impl Into<String>) -> Self {
+    pub fn close(conn: impl Into<ConnectionId>, code: u16, reason: impl Into<String>) -> Self {
         Self::Close {
-            conn,
+            conn: conn.into(),
             code,
             reason: reason.into(),
+        }
+    }
+
+    /// Put `conn` in `room`.
+    pub fn join(conn: impl Into<ConnectionId>, room: impl Into<String>) -> Self {
+        Self::Join {
+            conn: conn.into(),
+            room: room.into(),
+        }
+    }
+
+    /// Take `conn` out of `room`.
+    pub fn leave(conn: impl Into<ConnectionId>, room: impl Into<String>) -> Self {
+        Self::Leave {
+            conn: conn.into(),
+            room: room.into(),
+        }
+    }
+
+    /// Send `message` to every connection of `user`.
+    pub fn send_user(user: impl Into<String>, message: impl Into<Payload>) -> Self {
+        Self::SendUser {
+            user: user.into(),
+            payload: message.into(),
+        }
+    }
+
+    /// Close every connection of `user` with `code` and `reason`.
+    pub fn close_user(user: impl Into<String>, code: u16, reason: impl Into<String>) -> Self {
+        Self::CloseUser {
+            user: user.into(),
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    /// Replace `conn`'s attachment with `data` (empty clears it).
+    pub fn set_attachment(conn: impl Into<ConnectionId>, data: impl Into<Vec<u8>>) -> Self {
+        Self::SetAttachment {
+            conn: conn.into(),
+            data: data.into(),
+        }
+    }
+
+    /// Set timer `key`, due once in `delay_ms` milliseconds, with `data`.
+    pub fn set_timer(key: impl Into<String>, delay_ms: u64, data: impl Into<Vec<u8>>) -> Self {
+        Self::SetTimer {
+            key: key.into(),
+            delay_ms,
+            repeat_ms: None,
+            data: data.into(),
+        }
+    }
+
+    /// Set timer `key`, due every `every_ms` milliseconds (the first time in
+    /// `every_ms`), with `data`.
+    pub fn repeat_timer(key: impl Into<String>, every_ms: u64, data: impl Into<Vec<u8>>) -> Self {
+        Self::SetTimer {
+            key: key.into(),
+            delay_ms: every_ms,
+            repeat_ms: Some(every_ms),
+            data: data.into(),
+        }
+    }
+
+    /// Cancel timer `key`.
+    pub fn cancel_timer(key: impl Into<String>) -> Self {
+        Self::CancelTimer { key: key.into() }
+    }
+}
+
+fn ids(list: Vec<ConnectionId>) -> Vec<u64> {
+    list.into_iter().map(|c| c.0).collect()
+}
+
+impl From<Payload> for wit::Payload {
+    fn from(p: Payload) -> Self {
+        match p {
+            Payload::Text(t) => Self::Text(t),
+            Payload::Binary(d) => Self::Binary(d),
         }
     }
 }
@@ -122,27 +308,52 @@ impl Command {
 impl From<Command> for wit::Command {
     fn from(c: Command) -> Self {
         match c {
-            Command::Send { conn, text } => {
-                wit::Command::Send(wit::SendText { conn: conn.0, text })
-            }
-            Command::SendBinary { conn, data } => {
-                wit::Command::SendBinary(wit::SendBinary { conn: conn.0, data })
-            }
-            Command::Broadcast { text, except } => wit::Command::Broadcast(wit::BroadcastText {
-                text,
-                except: except.map(|c| c.0),
+            Command::Send { conn, payload } => Self::Send(wit::Send {
+                conn: conn.0,
+                payload: payload.into(),
             }),
-            Command::BroadcastBinary { data, except } => {
-                wit::Command::BroadcastBinary(wit::BroadcastBinary {
-                    data,
-                    except: except.map(|c| c.0),
-                })
-            }
-            Command::Close { conn, code, reason } => wit::Command::Close(wit::CloseConnection {
+            Command::Broadcast { payload, except } => Self::Broadcast(wit::Broadcast {
+                payload: payload.into(),
+                except: ids(except),
+            }),
+            Command::Publish {
+                room,
+                payload,
+                except,
+            } => Self::Publish(wit::Publish {
+                room,
+                payload: payload.into(),
+                except: ids(except),
+            }),
+            Command::Close { conn, code, reason } => Self::Close(wit::CloseConnection {
                 conn: conn.0,
                 code,
                 reason,
             }),
+            Command::Join { conn, room } => Self::Join(wit::Membership { conn: conn.0, room }),
+            Command::Leave { conn, room } => Self::Leave(wit::Membership { conn: conn.0, room }),
+            Command::SendUser { user, payload } => Self::SendUser(wit::SendUser {
+                user,
+                payload: payload.into(),
+            }),
+            Command::CloseUser { user, code, reason } => {
+                Self::CloseUser(wit::CloseUser { user, code, reason })
+            }
+            Command::SetAttachment { conn, data } => {
+                Self::SetAttachment(wit::SetAttachment { conn: conn.0, data })
+            }
+            Command::SetTimer {
+                key,
+                delay_ms,
+                repeat_ms,
+                data,
+            } => Self::SetTimer(wit::SetTimer {
+                key,
+                delay_ms,
+                repeat_ms,
+                data,
+            }),
+            Command::CancelTimer { key } => Self::CancelTimer(key),
         }
     }
 }

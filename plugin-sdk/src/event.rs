@@ -1,4 +1,5 @@
-//! What events carry: connection ids and connection errors.
+//! What events carry: the connection ([`Conn`]: its id, user and attachment, as the
+//! gateway holds them) and connection errors.
 
 use std::fmt;
 
@@ -63,6 +64,85 @@ impl From<wit::ConnectionError> for ConnectionError {
         Self {
             kind,
             message: e.message,
+        }
+    }
+}
+
+/// A connection as the gateway holds it, handed to every hook about it: its id, its
+/// user (as [`Accept::user`](crate::Accept::user) named it) and its attachment (as
+/// [`Command::set_attachment`](crate::Command::set_attachment) last set it). The
+/// user and attachment live in the gateway: they survive hot reloads and traps, and
+/// are still there in [`Plugin::on_close`](crate::Plugin::on_close).
+///
+/// Commands take a `&Conn` (or its [`ConnectionId`]) as their target:
+/// `Command::send(&conn, "hi")`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conn {
+    /// The connection's id.
+    pub id: ConnectionId,
+    /// Its user, if `on_accept` named one.
+    pub user: Option<String>,
+    /// Its attachment; empty if none was set.
+    pub attachment: Vec<u8>,
+}
+
+impl Conn {
+    /// A connection with `id`, no user and no attachment (for tests).
+    pub fn new(id: u64) -> Self {
+        Self {
+            id: ConnectionId(id),
+            ..Self::default()
+        }
+    }
+
+    /// This connection with `user` (for tests).
+    #[must_use]
+    pub fn with_user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// This connection with `attachment` (for tests).
+    #[must_use]
+    pub fn with_attachment(mut self, attachment: impl Into<Vec<u8>>) -> Self {
+        self.attachment = attachment.into();
+        self
+    }
+}
+
+impl Default for ConnectionId {
+    fn default() -> Self {
+        Self(0)
+    }
+}
+
+impl From<ConnectionId> for Conn {
+    fn from(id: ConnectionId) -> Self {
+        Self {
+            id,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<&Conn> for ConnectionId {
+    fn from(conn: &Conn) -> Self {
+        conn.id
+    }
+}
+
+impl From<Conn> for ConnectionId {
+    fn from(conn: Conn) -> Self {
+        conn.id
+    }
+}
+
+impl From<wit::Connection> for Conn {
+    fn from(c: wit::Connection) -> Self {
+        Self {
+            id: ConnectionId(c.id),
+            user: c.user,
+            attachment: c.attachment,
         }
     }
 }

@@ -6,36 +6,45 @@
 //! WebAssembly component (build it with `cargo build --target wasm32-wasip2`).
 //!
 //! ```
-//! use wsgate_plugin::{Command, ConnectionId, Plugin};
+//! use wsgate_plugin::{Command, Conn, Plugin};
 //!
 //! /// Sends every message back to whoever sent it.
 //! #[derive(Default)]
 //! pub struct Echo;
 //!
 //! impl Plugin for Echo {
-//!     fn on_message(&mut self, conn: ConnectionId, text: String) -> Vec<Command> {
-//!         vec![Command::send(conn, text)]
+//!     fn on_message(&mut self, conn: Conn, text: String) -> Vec<Command> {
+//!         vec![Command::send(&conn, text)]
 //!     }
-//!     fn on_binary(&mut self, conn: ConnectionId, data: Vec<u8>) -> Vec<Command> {
-//!         vec![Command::send_binary(conn, data)]
+//!     fn on_binary(&mut self, conn: Conn, data: Vec<u8>) -> Vec<Command> {
+//!         vec![Command::send_binary(&conn, data)]
 //!     }
 //! }
 //!
 //! wsgate_plugin::export!(Echo);
 //! # fn main() {
 //! # let mut echo = Echo;
-//! # assert_eq!(echo.on_message(ConnectionId(7), "hi".into()), [Command::send(ConnectionId(7), "hi")]);
+//! # assert_eq!(echo.on_message(Conn::new(7), "hi".into()), [Command::send(Conn::new(7).id, "hi")]);
 //! # }
 //! ```
 //!
+//! What the gateway holds for the app outlives every plugin instance: rooms
+//! ([`Command::join`], [`Command::publish`]), each connection's user
+//! ([`Accept::user`]) and attachment ([`Command::set_attachment`], handed back in
+//! every [`Conn`]), and timers ([`Command::set_timer`], [`Plugin::on_timer`]). The
+//! [`host`] reads (room sizes, members, connection info) answer from it at once.
+//!
 //! Plugins test natively: call the hooks on a value and compare the commands, no
-//! gateway needed (`cargo test -p your-plugin`).
+//! gateway needed (`cargo test -p your-plugin`); [`testing`] stands in for the
+//! gateway's state behind the [`host`] reads.
 //!
 //! # Layout
 //! - [`plugin`]: the [`Plugin`] trait, one method per hook.
 //! - [`command`]: [`Command`], what a hook asks the gateway to do, and [`close_code`].
 //! - [`accept`]: [`Accept`] and [`Request`], the handshake hook's input and answer.
-//! - [`event`]: [`ConnectionId`] and [`ConnectionError`], what events carry.
+//! - [`event`]: [`Conn`], [`ConnectionId`] and [`ConnectionError`], what events carry.
+//! - [`host`]: reads of the gateway's state (rooms, users, connections); `testing`,
+//!   its stand-in for native tests.
 //! - [`log`]: write to the gateway's log.
 //! - [`state`]: [`SerdeState`], snapshot/restore in one line for serde state.
 //! - `export!`: the macro that makes a type the component's entry point.
@@ -45,6 +54,7 @@ extern crate self as wsgate_plugin;
 pub mod accept;
 pub mod command;
 pub mod event;
+pub mod host;
 pub mod log;
 pub mod plugin;
 #[cfg(feature = "serde")]
@@ -54,8 +64,10 @@ mod adapter;
 mod bindings;
 
 pub use accept::{Accept, Request};
-pub use command::{Command, close_code};
-pub use event::{ConnectionError, ConnectionId, ErrorKind};
+pub use command::{Command, Payload, close_code};
+pub use event::{Conn, ConnectionError, ConnectionId, ErrorKind};
+#[cfg(not(target_arch = "wasm32"))]
+pub use host::testing;
 pub use plugin::Plugin;
 
 /// Implementation details used by [`export!`]; not part of the public API.

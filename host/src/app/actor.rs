@@ -17,12 +17,16 @@ use tokio::sync::mpsc;
 
 use super::breaker::{Breaker, next_backoff};
 use super::control::{Control, Orders};
+use super::input::Joining;
 use super::registry::Registry;
 use super::stats::AppStats;
+use super::timers::{Alarm, Timers};
 use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Input, Reload};
 use crate::close::{APP_FAILED, PLUGIN_TRAPPED, SHUTDOWN};
 use crate::config::Limits;
-use crate::model::{AcceptDecision, ConnId, ConnectionError, ErrorKind, Event};
+use crate::model::{
+    AcceptDecision, Command, ConnContext, ConnId, ConnectionError, ErrorKind, Event,
+};
 use crate::plugin::instance::InstanceLimits;
 use crate::plugin::output::{MAX_LINE, PluginLog};
 use crate::plugin::{HookTrap, LoadedPlugin, PluginError, PluginInstance};
@@ -30,6 +34,17 @@ use crate::plugin::{HookTrap, LoadedPlugin, PluginError, PluginInstance};
 /// How long an actor may take to finish at shutdown (queued events, then `on-close`
 /// for every connection left).
 const FINISH_TIME: Duration = Duration::from_millis(500);
+
+/// How a hook call went, for a timer's retry.
+#[derive(Debug, PartialEq, Eq)]
+enum Ran {
+    /// Its commands ran.
+    Done,
+    /// It trapped (or misbehaved): a fresh instance takes over.
+    Trapped,
+    /// The app is failed: nothing was called.
+    NoInstance,
+}
 
 /// One app's actor.
 struct Actor {
@@ -43,11 +58,12 @@ struct Actor {
     breaker: Breaker,
     /// The pause before the last scheduled retry.
     pause: Duration,
-    /// Reaches the actor's own queue, to schedule retries (weak: it must not keep
-    /// the actor alive).
-    inbox: mpsc::WeakSender<Input>,
     /// Orders that do not wait on the queue (see `control`).
     control: Arc<Control>,
+    /// The app's timers and the retry deadline.
+    timers: Timers,
+    /// Wakes the actor at its earliest deadline.
+    alarm: Alarm,
 }
 
 /// Starts the actor of app `name` on its own thread and returns its handle.
@@ -76,8 +92,9 @@ pub(crate) fn spawn(
         stats: stats.clone(),
         breaker: Breaker::default(),
         pause: limits.crash_loop.backoff,
-        inbox: events.downgrade(),
         control: control.clone(),
+        timers: Timers::default(),
+        alarm: Alarm::start(events.downgrade()),
     };
     std::thread::Builder::new()
         .name(format!("wsgate-app-{name}"))
@@ -103,6 +120,7 @@ impl Actor {
         while let Some(input) = inbox.blocking_recv() {
             self.handle(input);
             self.report_overflows();
+            self.fire_due();
             if let Some(orders) = self.control.take()
                 && let Some(done) = self.carry_out(orders)
             {
@@ -155,12 +173,7 @@ impl Actor {
                 tracing::warn!("shutdown: no time left to run on-close for every connection");
                 break;
             }
-            self.registry.remove(conn);
-            self.run_hook(&Event::Close {
-                conn,
-                code: SHUTDOWN.code(),
-                reason: SHUTDOWN.reason.to_owned(),
-            });
+            self.close_event(conn, SHUTDOWN.code(), SHUTDOWN.reason);
         }
         self.stats.set_connections(self.registry.len());
     }
@@ -172,55 +185,147 @@ impl Actor {
                 request,
                 reply,
             } => {
-                let outcome = match self.call(conn, "on-accept", |p| p.on_accept(conn, request)) {
-                    Some(AcceptDecision::Allow { subprotocol }) => {
-                        AcceptOutcome::Allow { subprotocol }
-                    }
-                    Some(AcceptDecision::Deny { status, reason }) => {
-                        AcceptOutcome::Deny { status, reason }
-                    }
-                    None if self.instance.is_none() => AcceptOutcome::Failing,
-                    None => AcceptOutcome::Trapped,
-                };
+                let outcome =
+                    match self.call(Some(conn), "on-accept", |p| p.on_accept(conn, request)) {
+                        Some(AcceptDecision::Allow {
+                            subprotocol,
+                            user,
+                            attachment,
+                            rooms,
+                        }) => AcceptOutcome::Allow {
+                            subprotocol,
+                            user,
+                            attachment,
+                            rooms,
+                        },
+                        Some(AcceptDecision::Deny { status, reason }) => {
+                            AcceptOutcome::Deny { status, reason }
+                        }
+                        None if self.instance.is_none() => AcceptOutcome::Failing,
+                        None => AcceptOutcome::Trapped,
+                    };
                 // The client may have gone while the plugin decided.
                 let _ = reply.send(outcome);
             }
-            Input::Connect { conn, outbox } => {
-                self.registry.insert(conn, outbox);
-                tracing::debug!(conn, open = self.registry.len(), "connected");
-                if self.instance.is_some() {
-                    self.run_hook(&Event::Connect { conn });
-                } else {
-                    self.registry
-                        .close(conn, APP_FAILED.code(), APP_FAILED.reason);
-                }
-            }
+            Input::Connect(joining) => self.connect(*joining),
             Input::Event(event) => self.event(&event),
             Input::Flush { conn, done } => self.registry.flushed(conn, done),
             Input::Wake => {}
-            Input::Retry => self.retry(),
         }
+    }
+
+    /// A connection completed its handshake: it is registered with its user,
+    /// attachment and first rooms (within the limits), then `connect` runs.
+    fn connect(&mut self, joining: Joining) {
+        let Joining {
+            conn,
+            outbox,
+            member,
+            attachment,
+            rooms,
+        } = joining;
+        self.registry.insert(conn, outbox, member);
+        if !attachment.is_empty() {
+            self.registry
+                .set_attachment(conn, attachment, &self.limits, &self.stats);
+        }
+        let joins = rooms.into_iter().map(|room| Command::Join { conn, room });
+        self.registry
+            .execute(joins, &self.limits, &self.stats, &mut self.timers);
+        tracing::debug!(conn, open = self.registry.len(), "connected");
+        if self.instance.is_some() {
+            self.run_hook(&Event::Connect { conn }, self.context(conn));
+        } else {
+            self.registry
+                .close(conn, APP_FAILED.code(), APP_FAILED.reason);
+        }
+    }
+
+    /// What a 0.2 plugin sees of `conn` in its events (nothing is built for 0.1).
+    fn context(&self, conn: ConnId) -> Option<ConnContext> {
+        if !self.instance.as_ref()?.reads_host_state() {
+            return None;
+        }
+        self.registry.dir.member(conn).map(|m| ConnContext {
+            user: m.user.clone(),
+            attachment: m.attachment.clone(),
+        })
+    }
+
+    /// `conn` closed: it is forgotten (it leaves its rooms), then `close` runs with
+    /// what the host held of it.
+    fn close_event(&mut self, conn: ConnId, code: u16, reason: &str) {
+        let member = self.registry.remove(conn);
+        tracing::debug!(conn, code, reason, open = self.registry.len(), "closed");
+        let wants = self
+            .instance
+            .as_ref()
+            .is_some_and(PluginInstance::reads_host_state);
+        let ctx = member.filter(|_| wants).map(|m| ConnContext {
+            user: m.user,
+            attachment: m.attachment,
+        });
+        let event = Event::Close {
+            conn,
+            code,
+            reason: reason.to_owned(),
+        };
+        self.run_hook(&event, ctx);
+    }
+
+    /// Hands the plugin every timer that is due, and retries the failed app when
+    /// its pause is over; then tells the alarm the next deadline. Costs nothing (no
+    /// clock read) for an app with no timer and no retry pending.
+    fn fire_due(&mut self) {
+        let Some(next) = self.timers.next_deadline() else {
+            return;
+        };
+        let now = Instant::now();
+        if next <= now {
+            if self.timers.retry_at.is_some_and(|at| at <= now) {
+                self.timers.retry_at = None;
+                self.retry();
+            }
+            while let Some(due) = self.timers.pop_due(now) {
+                self.stats.timer_fired();
+                let event = Event::Timer {
+                    key: due.key.clone(),
+                    data: due.data.clone(),
+                };
+                if self.run_hook(&event, None) == Ran::Trapped
+                    && !self.timers.retry(due, Instant::now())
+                {
+                    tracing::warn!("a timer's hook trapped 3 times; the timer is dropped");
+                }
+            }
+        }
+        self.alarm.set(self.timers.next_deadline());
     }
 
     /// Hands a connection's event to the plugin: messages only while the connection
     /// is open, errors and the close always (the close forgets the connection first).
     fn event(&mut self, event: &Event) {
-        match event {
+        let conn = match event {
             Event::Text { conn, .. } | Event::Binary { conn, .. } => {
                 if !self.registry.is_open(*conn) {
                     return;
                 }
+                *conn
             }
             Event::Error { conn, error } => {
                 tracing::debug!(conn, kind = ?error.kind, "connection error: {}", error.message);
+                *conn
             }
             Event::Close { conn, code, reason } => {
-                self.registry.remove(*conn);
-                tracing::debug!(conn, code, reason, open = self.registry.len(), "closed");
+                return self.close_event(*conn, *code, reason);
             }
-            Event::Connect { .. } => {}
-        }
-        self.run_hook(event);
+            Event::Connect { conn } => *conn,
+            Event::Timer { .. } | Event::Backend { .. } => {
+                self.run_hook(event, None);
+                return;
+            }
+        };
+        self.run_hook(event, self.context(conn));
     }
 
     /// Calls `on-error` (slow consumer) for connections whose queue overflowed.
@@ -238,16 +343,24 @@ impl Actor {
                         self.limits.outbound_queue_bytes
                     ),
                 };
-                self.run_hook(&Event::Error { conn, error });
+                let ctx = self.context(conn);
+                self.run_hook(&Event::Error { conn, error }, ctx);
             }
         }
     }
 
-    /// Hands `event` to its hook, and runs the commands it returns.
-    fn run_hook(&mut self, event: &Event) {
+    /// Hands `event` (with its connection's `ctx`) to its hook, and runs the
+    /// commands it returns.
+    fn run_hook(&mut self, event: &Event, ctx: Option<ConnContext>) -> Ran {
         let conn = event.conn();
-        let Some(commands) = self.call(conn, event.hook(), |p| p.handle(event)) else {
-            return;
+        let had_instance = self.instance.is_some();
+        let Some(commands) = self.call(conn, event.hook(), |p| p.handle(event, ctx.as_ref()))
+        else {
+            return if had_instance {
+                Ran::Trapped
+            } else {
+                Ran::NoInstance
+            };
         };
         if commands.len() > self.limits.max_commands {
             self.stats.misbehaved();
@@ -257,12 +370,16 @@ impl Actor {
                 max_commands = self.limits.max_commands,
                 "a hook returned more commands than max_commands: none run; closing the connection"
             );
-            self.registry
-                .close(conn, PLUGIN_TRAPPED.code(), PLUGIN_TRAPPED.reason);
+            if let Some(conn) = conn {
+                self.registry
+                    .close(conn, PLUGIN_TRAPPED.code(), PLUGIN_TRAPPED.reason);
+            }
             self.count_failure();
-            return;
+            return Ran::Trapped;
         }
-        self.registry.execute(commands, &self.limits, &self.stats);
+        self.registry
+            .execute(commands, &self.limits, &self.stats, &mut self.timers);
+        Ran::Done
     }
 
     /// Calls a hook for an event of `conn`. On a trap: logs it, closes `conn` (if it is
@@ -270,15 +387,24 @@ impl Actor {
     /// the breaker), and returns `None`. Returns `None` at once while failed.
     fn call<T>(
         &mut self,
-        conn: ConnId,
+        conn: Option<ConnId>,
         name: &'static str,
         hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
     ) -> Option<T> {
         let instance = self.instance.as_mut()?;
+        // A 0.2 plugin's host imports read the directory: it is the store's for the
+        // length of the call (and comes back after a trap too).
+        let lend = instance.reads_host_state();
+        if lend {
+            instance.lend(&mut self.registry.dir);
+        }
         let clock = self.stats.clock();
         let started = clock.raw();
         self.stats.hook_started(started);
         let result = hook(instance);
+        if lend {
+            instance.give_back(&mut self.registry.dir);
+        }
         let took = clock.delta(started, clock.raw());
         self.stats.hook_ended();
         self.stats.metrics.hook_took(name, took.as_secs_f64());
@@ -293,8 +419,10 @@ impl Actor {
                     "plugin trapped: {}; closing the connection with 1011",
                     trap.message
                 );
-                self.registry
-                    .close(conn, PLUGIN_TRAPPED.code(), PLUGIN_TRAPPED.reason);
+                if let Some(conn) = conn {
+                    self.registry
+                        .close(conn, PLUGIN_TRAPPED.code(), PLUGIN_TRAPPED.reason);
+                }
                 self.count_failure();
                 None
             }
@@ -351,25 +479,13 @@ impl Actor {
         self.registry
             .close_all(APP_FAILED.code(), APP_FAILED.reason);
         self.pause = pause;
-        self.schedule(pause, Input::Retry);
+        self.retry_after(pause);
     }
 
-    /// Hands `input` to this actor after `delay`. The one place that schedules
-    /// actor work for later (today only the crash-loop retry, with a short-lived
-    /// thread per retry; the app's timers will put one deadline heap here).
-    fn schedule(&self, delay: Duration, input: Input) {
-        let inbox = self.inbox.clone();
-        let scheduled = std::thread::Builder::new()
-            .name("wsgate-retry".into())
-            .spawn(move || {
-                std::thread::sleep(delay);
-                if let Some(inbox) = inbox.upgrade() {
-                    let _ = inbox.blocking_send(input);
-                }
-            });
-        if let Err(e) = scheduled {
-            tracing::error!("cannot schedule the app's retry: {e}");
-        }
+    /// Retries the failed app after `pause` (a deadline beside its timers).
+    fn retry_after(&mut self, pause: Duration) {
+        self.timers.retry_at = Some(Instant::now() + pause);
+        self.alarm.set(self.timers.next_deadline());
     }
 
     fn retry(&mut self) {
@@ -388,7 +504,7 @@ impl Actor {
                     retry_in_ms = self.pause.as_millis(),
                     "the app's retry failed: {e}"
                 );
-                self.schedule(self.pause, Input::Retry);
+                self.retry_after(self.pause);
             }
         }
     }
@@ -477,8 +593,11 @@ mod tests {
 
     use crate::app::outbox::{OutboxReceiver, outbox};
     use crate::app::stats::AppStats;
-    use crate::app::{AcceptOutcome, AppHandle, Input, Outbound};
+    use bytes::Bytes;
+
+    use crate::app::{AcceptOutcome, AppHandle, Input, Joining, Outbound};
     use crate::config::Limits;
+    use crate::directory::{Handshake, Member};
     use crate::model::{Event, Request};
     use crate::plugin::{LoadedPlugin, PluginEngine};
 
@@ -500,7 +619,15 @@ mod tests {
 
     async fn connect(app: &AppHandle, conn: u64) -> OutboxReceiver {
         let (tx, rx) = outbox();
-        send(app, Input::Connect { conn, outbox: tx }).await;
+        let member = Member::new(None, Bytes::new(), Handshake::default(), tx.gauge());
+        let joining = Joining {
+            conn,
+            outbox: tx,
+            member,
+            attachment: Bytes::new(),
+            rooms: Vec::new(),
+        };
+        send(app, Input::Connect(Box::new(joining))).await;
         rx
     }
 

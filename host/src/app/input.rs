@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use bytes::Bytes;
+
 use super::Outbox;
+use crate::directory::{Handshake, Member};
 use crate::model::{ConnId, Event, Request};
 use crate::plugin::LoadedPlugin;
 
@@ -17,8 +20,8 @@ pub(crate) enum Input {
         request: Request,
         reply: oneshot::Sender<AcceptOutcome>,
     },
-    /// The handshake completed; `outbox` reaches the connection's writer.
-    Connect { conn: ConnId, outbox: Outbox },
+    /// The handshake completed.
+    Connect(Box<Joining>),
     /// Something happened to a connection (anything but its connect, which comes as
     /// [`Input::Connect`]): a message, an error, its close.
     Event(Event),
@@ -28,10 +31,31 @@ pub(crate) enum Input {
         conn: ConnId,
         done: oneshot::Sender<()>,
     },
-    /// Look at the orders (`control`): one was given while the actor was idle.
+    /// Look at the orders (`control`) and the deadlines (`timers`): one is due or
+    /// was given while the actor was idle.
     Wake,
-    /// The crash-loop pause is over: try a fresh instance.
-    Retry,
+}
+
+/// A connection that completed its handshake, for the registry.
+pub(crate) struct Joining {
+    pub(crate) conn: ConnId,
+    /// Reaches the connection's writer.
+    pub(crate) outbox: Outbox,
+    /// What the host holds of it (its attachment comes apart, to be checked).
+    pub(crate) member: Member,
+    /// Its first attachment (`allow.attachment`), within `max_attachment_bytes`.
+    pub(crate) attachment: Bytes,
+    /// The rooms it starts in (`allow.rooms`), within the room limits.
+    pub(crate) rooms: Vec<String>,
+}
+
+/// What the handshake decided and saw of a connection, handed to its task.
+#[derive(Debug, Default)]
+pub(crate) struct Welcome {
+    pub(crate) user: Option<String>,
+    pub(crate) attachment: Bytes,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) handshake: Handshake,
 }
 
 /// A new plugin version, compiled and linked, waiting for the actor to swap it in.
@@ -47,8 +71,14 @@ pub(crate) struct Reload {
 /// The answer to a handshake.
 #[derive(Debug)]
 pub(crate) enum AcceptOutcome {
-    /// Complete the handshake, with the subprotocol to select.
-    Allow { subprotocol: Option<String> },
+    /// Complete the handshake, with the subprotocol to select, the connection's
+    /// user, first attachment and rooms.
+    Allow {
+        subprotocol: Option<String>,
+        user: Option<String>,
+        attachment: Bytes,
+        rooms: Vec<String>,
+    },
     /// The plugin refused: answer with this HTTP error.
     Deny { status: u16, reason: String },
     /// The app is failed (its breaker tripped): 503, try again later.

@@ -2,7 +2,9 @@
 //!
 //! - [`actor`]: the thread that owns the plugin instance and handles the app's events
 //!   one at a time, in order.
-//! - [`registry`]: the app's open connections, and the commands run against them.
+//! - [`registry`]: the app's open connections, their queues and the directory.
+//! - [`commands`]: the command interpreter (limits checked), against the registry.
+//! - [`timers`]: the app's timers, one deadline heap, and the alarm that wakes it.
 //! - [`input`]: what connections and the gateway tell the actor.
 //! - [`outbox`]: a connection's outbound queue, bounded in bytes.
 //! - [`admission`]: connection limits, in all and per IP.
@@ -15,12 +17,14 @@
 pub(crate) mod actor;
 pub(crate) mod admission;
 pub(crate) mod breaker;
+pub(crate) mod commands;
 pub(crate) mod control;
 pub(crate) mod input;
 pub(crate) mod outbox;
 pub(crate) mod registry;
 pub(crate) mod sched;
 pub(crate) mod stats;
+pub(crate) mod timers;
 
 use std::sync::Arc;
 
@@ -34,7 +38,7 @@ use crate::model::{ConnId, Request};
 use crate::plugin::LoadedPlugin;
 use admission::Admission;
 use control::{Control, Orders};
-pub(crate) use input::{AcceptOutcome, Input, Reload};
+pub(crate) use input::{AcceptOutcome, Input, Joining, Reload, Welcome};
 pub(crate) use outbox::{Outbound, Outbox};
 use stats::AppStats;
 

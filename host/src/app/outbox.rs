@@ -117,7 +117,19 @@ impl Drop for Outbox {
     }
 }
 
+impl crate::directory::Buffered for Shared {
+    fn buffered(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
 impl Outbox {
+    /// What the directory reads of this queue (`buffered-bytes`): a handle to the
+    /// same shared state, no new allocation.
+    pub(crate) fn gauge(&self) -> Arc<dyn crate::directory::Buffered> {
+        self.shared.clone()
+    }
+
     /// Queues `message` unless the queue would hold more than `limit` bytes. A message
     /// larger than `limit` fits only into an empty queue.
     pub(crate) fn push(&self, message: Message, limit: usize) -> Result<(), Full> {

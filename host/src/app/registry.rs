@@ -1,4 +1,6 @@
-//! An app's open connections, and the commands a hook returned, run against them.
+//! An app's open connections: their outbound queues, and the host-held
+//! [`Directory`] of their users, attachments and rooms; sending, publishing and
+//! closing against them (the commands are read in `commands`).
 //!
 //! The registry is owned by the app's actor: only this app's connections are in it, so
 //! no command can reach another app's connection (it is "not found" here).
@@ -11,9 +13,10 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::Outbox;
 use super::outbox::Full;
 use super::stats::AppStats;
-use crate::close::{self, SLOW_CONSUMER};
+use crate::close::SLOW_CONSUMER;
 use crate::config::{Limits, SlowConsumer};
-use crate::model::{Command, ConnId};
+use crate::directory::{Directory, Member};
+use crate::model::ConnId;
 
 /// The traffic counter a message goes to, and its length.
 fn flow_of<'a>(message: &Message, stats: &'a AppStats) -> (&'a crate::metrics::Flow, usize) {
@@ -39,11 +42,13 @@ pub(crate) struct Registry {
     conns: HashMap<ConnId, Entry, FxBuildHasher>,
     /// Connections closed as slow consumers since the last [`Registry::take_overflows`].
     overflowed: Vec<ConnId>,
+    /// Users, attachments, rooms: what the host holds of the connections.
+    pub(crate) dir: Directory,
 }
 
 impl Registry {
     /// Adds a connection that completed its handshake.
-    pub(crate) fn insert(&mut self, conn: u64, outbox: Outbox) {
+    pub(crate) fn insert(&mut self, conn: ConnId, outbox: Outbox, member: Member) {
         self.conns.insert(
             conn,
             Entry {
@@ -51,11 +56,14 @@ impl Registry {
                 closing: false,
             },
         );
+        self.dir.insert(conn, member);
     }
 
-    /// Forgets a closed connection.
-    pub(crate) fn remove(&mut self, conn: u64) {
+    /// Forgets a closed connection: it leaves its rooms; what the host held of it
+    /// is returned (its `close` event still shows its user and attachment).
+    pub(crate) fn remove(&mut self, conn: ConnId) -> Option<Member> {
         self.conns.remove(&conn);
+        self.dir.remove(conn)
     }
 
     /// Whether `conn` is open and not closing.
@@ -78,45 +86,9 @@ impl Registry {
         std::mem::take(&mut self.overflowed)
     }
 
-    /// Runs a hook's commands, in order.
-    pub(crate) fn execute(
-        &mut self,
-        commands: impl IntoIterator<Item = Command>,
-        limits: &Limits,
-        stats: &AppStats,
-    ) {
-        for command in commands {
-            match command {
-                Command::Send { conn, payload } => {
-                    self.send(conn, payload.into_message(), limits, stats);
-                }
-                Command::Broadcast { payload, except } => {
-                    self.broadcast(&payload.into_message(), except, limits, stats);
-                }
-                Command::Close { conn, code, reason } => {
-                    let code = if close::server_may_send(code) {
-                        code
-                    } else {
-                        tracing::warn!(
-                            conn,
-                            "plugin asked for close code {code} which a server may not send; sending {} instead",
-                            close::FALLBACK_CODE
-                        );
-                        close::FALLBACK_CODE
-                    };
-                    if reason.len() > close::MAX_REASON_BYTES {
-                        tracing::warn!(conn, "close reason longer than 123 bytes; cut");
-                    }
-                    let reason = close::truncate_reason(&reason).to_owned();
-                    self.close(conn, code, &reason);
-                }
-            }
-        }
-    }
-
     /// Queues `message` for `conn`, if it is one of this app's open connections,
     /// applying the slow-consumer policy when its queue is full.
-    fn send(&mut self, conn: u64, message: Message, limits: &Limits, stats: &AppStats) {
+    pub(crate) fn send(&mut self, conn: u64, message: Message, limits: &Limits, stats: &AppStats) {
         match self.conns.get(&conn) {
             Some(entry) if !entry.closing => {
                 let (flow, len) = flow_of(&message, stats);
@@ -138,17 +110,54 @@ impl Registry {
 
     /// Queues `message` for every open connection but `except`. The payload is
     /// shared, not copied; the traffic counters are updated once for the lot.
-    fn broadcast(
+    pub(crate) fn broadcast(
         &mut self,
         message: &Message,
-        except: Option<u64>,
+        except: &[ConnId],
         limits: &Limits,
         stats: &AppStats,
     ) {
         let mut delivered = 0;
         let mut full = Vec::new();
         for (&conn, entry) in &self.conns {
-            if Some(conn) == except || entry.closing {
+            if entry.closing || except.contains(&conn) {
+                continue;
+            }
+            match entry
+                .outbox
+                .push(message.clone(), limits.outbound_queue_bytes)
+            {
+                Ok(()) => delivered += 1,
+                Err(Full) => full.push(conn),
+            }
+        }
+        let (flow, len) = flow_of(message, stats);
+        flow.count_many(delivered, len);
+        for conn in full {
+            self.queue_full(conn, limits, stats);
+        }
+    }
+
+    /// Queues `message` for every member of `room` but `except`, sharing the payload
+    /// as a broadcast does.
+    pub(crate) fn publish(
+        &mut self,
+        room: &str,
+        message: &Message,
+        except: &[ConnId],
+        limits: &Limits,
+        stats: &AppStats,
+    ) {
+        let mut delivered = 0;
+        let mut full = Vec::new();
+        for conn in self.dir.members(room) {
+            if except.contains(&conn) {
+                continue;
+            }
+            let Some(entry) = self.conns.get(&conn) else {
+                continue;
+            };
+            if entry.closing {
                 continue;
             }
             match entry
@@ -203,6 +212,7 @@ impl Registry {
             Some(entry) if !entry.closing => {
                 entry.closing = true;
                 entry.outbox.close(code, Utf8Bytes::from(reason.to_owned()));
+                self.dir.mark_closing(conn);
             }
             Some(_) => {}
             None => tracing::debug!(
@@ -229,7 +239,9 @@ mod tests {
     use crate::app::Outbound;
     use crate::app::outbox::{OutboxReceiver, outbox};
     use crate::app::stats::AppStats;
+    use crate::app::timers::Timers;
     use crate::config::{Limits, SlowConsumer};
+    use crate::directory::{Handshake, Member};
     use crate::model::{Command, Payload};
 
     fn text(s: &str) -> Payload {
@@ -243,7 +255,8 @@ mod tests {
             .iter()
             .map(|&id| {
                 let (tx, rx) = outbox();
-                registry.insert(id, tx);
+                let member = Member::new(None, Bytes::new(), Handshake::default(), tx.gauge());
+                registry.insert(id, tx, member);
                 rx
             })
             .collect();
@@ -285,6 +298,7 @@ mod tests {
             ],
             &Limits::default(),
             &stats,
+            &mut Timers::default(),
         );
         assert!(drained(&mut q[0]).is_empty());
         assert_eq!(drained(&mut q[1]), ["hi", "binary 3"]);
@@ -299,10 +313,11 @@ mod tests {
         reg.execute(
             [Command::Broadcast {
                 payload: text("all"),
-                except: Some(1),
+                except: vec![1],
             }],
             &Limits::default(),
             &stats,
+            &mut Timers::default(),
         );
         assert!(drained(&mut q[0]).is_empty());
         assert_eq!(drained(&mut q[1]), ["all"]);
@@ -334,6 +349,7 @@ mod tests {
             ],
             &Limits::default(),
             &stats,
+            &mut Timers::default(),
         );
         assert_eq!(drained(&mut q[0]), ["before", "close 4000 done"]);
         assert!(!reg.is_open(1));
@@ -363,6 +379,7 @@ mod tests {
             ],
             &Limits::default(),
             &stats,
+            &mut Timers::default(),
         );
         assert_eq!(drained(&mut q[0]), ["close 1011 reserved"]);
         let cut = drained(&mut q[1]).remove(0);
@@ -380,9 +397,14 @@ mod tests {
         };
         let big = || Command::Broadcast {
             payload: text("0123456789"),
-            except: Some(2),
+            except: vec![2],
         };
-        reg.execute([big(), big(), big()], &limits, &stats);
+        reg.execute(
+            [big(), big(), big()],
+            &limits,
+            &stats,
+            &mut Timers::default(),
+        );
         assert_eq!(
             drained(&mut q[0]),
             ["0123456789", "close 1008 slow consumer"]
@@ -406,7 +428,7 @@ mod tests {
             conn: 1,
             payload: text("0123456789"),
         };
-        reg.execute([send(), send()], &limits, &stats);
+        reg.execute([send(), send()], &limits, &stats, &mut Timers::default());
         assert_eq!(drained(&mut q[0]), ["0123456789"]);
         assert!(reg.is_open(1));
         assert!(reg.take_overflows().is_empty());

@@ -54,6 +54,16 @@ pub struct AppStatsSnapshot {
     pub last_recovery_us: u64,
     /// How long the hook running now has been running, in milliseconds (0: none).
     pub busy_ms: u64,
+    /// Commands refused for a limit (rooms, attachments, timers).
+    pub commands_refused: u64,
+    /// Rooms with at least one member.
+    pub rooms: u64,
+    /// Connections in rooms, counted once per room.
+    pub memberships: u64,
+    /// Timers set so far.
+    pub timers_set: u64,
+    /// Timer events handed to the plugin so far.
+    pub timers_fired: u64,
 }
 
 impl AppStats {
@@ -135,6 +145,28 @@ impl AppStats {
         }
     }
 
+    /// A command was refused for a limit.
+    pub(crate) fn command_refused(&self) {
+        self.metrics.commands_refused.inc();
+    }
+
+    /// The app has `rooms` rooms with `memberships` members in all.
+    pub(crate) fn set_rooms(&self, rooms: usize, memberships: usize) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics.rooms.set(gauge(rooms));
+        self.metrics.memberships.set(gauge(memberships));
+    }
+
+    /// A timer was set.
+    pub(crate) fn timer_set(&self) {
+        self.metrics.timers_set.inc();
+    }
+
+    /// A timer event was handed to the plugin.
+    pub(crate) fn timer_fired(&self) {
+        self.metrics.timers_fired.inc();
+    }
+
     pub(crate) fn set_connections(&self, open: usize) {
         self.metrics
             .connections_open
@@ -165,6 +197,11 @@ impl AppStats {
             recoveries: self.recoveries.load(Ordering::Relaxed),
             last_recovery_us: self.last_recovery_us.load(Ordering::Relaxed),
             busy_ms: self.busy_ms(),
+            commands_refused: self.metrics.commands_refused.get(),
+            rooms: u64::try_from(self.metrics.rooms.get()).unwrap_or(0),
+            memberships: u64::try_from(self.metrics.memberships.get()).unwrap_or(0),
+            timers_set: self.metrics.timers_set.get(),
+            timers_fired: self.metrics.timers_fired.get(),
         }
     }
 }

@@ -7,7 +7,8 @@ use super::{
 
 impl Config {
     /// The demo: the chat plugin at `/ws` (and its page at `/`), the echo plugin at
-    /// `/echo` and the relay plugin at `/relay`, on `127.0.0.1:8000`, all built into
+    /// `/echo`, the relay plugin at `/relay` and the dashboard at `/dashboard`, on
+    /// `127.0.0.1:8000`, all built into
     /// the binary.
     pub fn demo() -> Self {
         let app =
@@ -41,6 +42,12 @@ impl Config {
                     "/relay",
                     "relay",
                     include_bytes!(env!("WSGATE_DEMO_RELAY_WASM")),
+                ),
+                app(
+                    "dashboard",
+                    "/dashboard",
+                    "dashboard",
+                    include_bytes!(env!("WSGATE_DEMO_DASHBOARD_WASM")),
                 ),
             ],
             server: ServerSettings::default(),

@@ -93,6 +93,21 @@ pub struct Limits {
     /// message still takes two reads, as with 4 KiB, and an idle connection stays under
     /// 8 KiB.
     pub read_buffer_size: usize,
+    /// `max_rooms_per_connection`: rooms one connection may be in; a `join` past it is
+    /// refused (with a warning, counted). Default 64.
+    pub max_rooms_per_connection: usize,
+    /// `max_room_name_bytes`: longest room name; a command naming a longer (or an
+    /// empty) room is refused. Default 256.
+    pub max_room_name_bytes: usize,
+    /// `max_attachment_bytes`: largest attachment of a connection; a larger
+    /// `set-attachment` (or `allow.attachment`) is refused. Default 16 KiB.
+    pub max_attachment_bytes: usize,
+    /// `max_timers`: timers one app may have set at once; a `set-timer` past it is
+    /// refused. Default 10,000.
+    pub max_timers: usize,
+    /// `min_timer_ms`: the shortest timer delay and repeat; a shorter one is refused.
+    /// Default 10 ms.
+    pub min_timer: Duration,
 }
 
 impl Default for Limits {
@@ -116,6 +131,11 @@ impl Default for Limits {
             pong_timeout: Duration::from_secs(10),
             idle_timeout: None,
             read_buffer_size: 3 << 10,
+            max_rooms_per_connection: 64,
+            max_room_name_bytes: 256,
+            max_attachment_bytes: 16 << 10,
+            max_timers: 10_000,
+            min_timer: Duration::from_millis(10),
         }
     }
 }
@@ -175,6 +195,11 @@ pub(crate) struct RawLimits {
     pong_timeout_ms: Option<Spanned<u64>>,
     idle_timeout_ms: Option<Spanned<u64>>,
     read_buffer_size: Option<Spanned<Size>>,
+    max_rooms_per_connection: Option<Spanned<u64>>,
+    max_room_name_bytes: Option<Spanned<u64>>,
+    max_attachment_bytes: Option<Spanned<Size>>,
+    max_timers: Option<Spanned<u64>>,
+    min_timer_ms: Option<Spanned<u64>>,
 }
 
 /// The app's value of a key if set, else the global one, with its place in the file.
@@ -286,6 +311,23 @@ pub(crate) fn resolve(
     }
     if let Some(v) = both!(app, global, read_buffer_size) {
         limits.read_buffer_size = size(loc, "read_buffer_size", v, 256, 16 * MIB)?;
+    }
+    if let Some(v) = both!(app, global, max_rooms_per_connection) {
+        limits.max_rooms_per_connection =
+            ranged(loc, "max_rooms_per_connection", v, 1, 100_000, "")? as usize;
+    }
+    if let Some(v) = both!(app, global, max_room_name_bytes) {
+        limits.max_room_name_bytes =
+            ranged(loc, "max_room_name_bytes", v, 1, 65_536, " bytes")? as usize;
+    }
+    if let Some(v) = both!(app, global, max_attachment_bytes) {
+        limits.max_attachment_bytes = size(loc, "max_attachment_bytes", v, 0, 16 * MIB)?;
+    }
+    if let Some(v) = both!(app, global, max_timers) {
+        limits.max_timers = ranged(loc, "max_timers", v, 0, 10_000_000, "")? as usize;
+    }
+    if let Some(v) = both!(app, global, min_timer_ms) {
+        limits.min_timer = Duration::from_millis(ranged(loc, "min_timer_ms", v, 1, 60_000, " ms")?);
     }
     Ok(limits)
 }

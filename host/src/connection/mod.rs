@@ -30,7 +30,10 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::app::outbox::outbox;
-use crate::app::{AppHandle, Input};
+use bytes::Bytes;
+
+use crate::app::{AppHandle, Input, Joining, Welcome};
+use crate::directory::Member;
 use crate::model::{ConnId, Event};
 
 /// What a connection runs on: the upgraded socket (or, in tests, an in-memory pipe).
@@ -51,7 +54,7 @@ const DRAIN_BYTES: usize = 1 << 20;
 /// Serves connection `conn` of `app` until it is closed. Its log events carry `app`
 /// and `conn` as fields; no span is entered around its polls (that cost a filter
 /// check per message) nor kept for its life (memory at every idle connection).
-pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle) {
+pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle, welcome: Welcome) {
     let config = WebSocketConfig::default()
         .read_buffer_size(app.limits.read_buffer_size)
         .max_message_size(Some(app.limits.max_message_size))
@@ -59,14 +62,25 @@ pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle) {
     let (io, gate) = gate::Gate::new(io, app.limits.max_frame_size);
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let (outbox, queue) = outbox();
-    if app
-        .send(Input::Connect {
-            conn,
-            outbox: outbox.clone(),
-        })
-        .await
-        .is_err()
-    {
+    let Welcome {
+        user,
+        attachment,
+        rooms,
+        handshake,
+    } = welcome;
+    let joining = Joining {
+        conn,
+        outbox: outbox.clone(),
+        member: Member::new(
+            user.map(Into::into),
+            Bytes::new(),
+            handshake,
+            outbox.gauge(),
+        ),
+        attachment,
+        rooms,
+    };
+    if app.send(Input::Connect(Box::new(joining))).await.is_err() {
         return;
     }
     let (sink, mut stream) = ws.split();
@@ -145,10 +159,10 @@ mod tests {
         let (app, mut events) = AppHandle::for_test(limits);
         let (server_io, client_io) = tokio::io::duplex(1 << 16);
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        tokio::spawn(super::serve(server_io, 7, app));
+        tokio::spawn(super::serve(server_io, 7, app, Default::default()));
         assert!(matches!(
             events.recv().await,
-            Some(Input::Connect { conn: 7, .. })
+            Some(Input::Connect(j)) if j.conn == 7
         ));
         (client, events)
     }
@@ -270,7 +284,7 @@ mod footprint {
     async fn a_connection_task_stays_small() {
         let (app, _events) = AppHandle::for_test(Limits::default());
         let (io, _client) = tokio::io::duplex(1024);
-        let task = super::serve(io, 7, app);
+        let task = super::serve(io, 7, app, Default::default());
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 3 << 10,

@@ -27,10 +27,11 @@ use handshake::{check_handshake, deny, plugin_request, subprotocols, switching};
 pub(crate) use response::Body;
 use response::{APP_FAILING, text};
 
-use crate::app::AcceptOutcome;
 use crate::app::admission::Refusal;
+use crate::app::{AcceptOutcome, Welcome};
 use crate::apps::Apps;
 use crate::connection;
+use crate::directory::Handshake;
 
 /// Answers a request taken at the open-file limit: the gateway's endpoints as
 /// usual (unless they are on `admin_listen`), anything else 503.
@@ -106,13 +107,20 @@ pub(crate) async fn handle(
     let offered = subprotocols(req.headers());
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let request = plugin_request(&req, remote, offered.clone());
+    let mut handshake = Handshake {
+        path: request.path.clone(),
+        query: request.query.clone(),
+        remote_addr: request.remote_addr.clone(),
+        subprotocol: None,
+        connected_at_ms: 0,
+    };
     let Ok(outcome) = app.accept(conn, request).await else {
         return Ok(text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the app is not running\n",
         ));
     };
-    let subprotocol = match outcome {
+    let (subprotocol, user, attachment, rooms) = match outcome {
         AcceptOutcome::Deny { status, reason } => {
             app.stats.metrics.denied.inc();
             return Ok(deny(&app, conn, status, &reason));
@@ -129,16 +137,33 @@ pub(crate) async fn handle(
                 "the app failed to handle the connection\n",
             ));
         }
-        AcceptOutcome::Allow { subprotocol } => subprotocol.filter(|p| {
-            let offered = offered.contains(p);
-            if !offered {
-                let p = crate::model::cut(p, 64);
-                tracing::warn!(app = %app.name, conn, "plugin chose subprotocol {p:?}, which the client did not offer; selecting none");
-            }
-            offered
-        }),
+        AcceptOutcome::Allow {
+            subprotocol,
+            user,
+            attachment,
+            rooms,
+        } => {
+            let subprotocol = subprotocol.filter(|p| {
+                let offered = offered.contains(p);
+                if !offered {
+                    let p = crate::model::cut(p, 64);
+                    tracing::warn!(app = %app.name, conn, "plugin chose subprotocol {p:?}, which the client did not offer; selecting none");
+                }
+                offered
+            });
+            (subprotocol, user, attachment, rooms)
+        }
     };
-
+    handshake.subprotocol.clone_from(&subprotocol);
+    handshake.connected_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let welcome = Welcome {
+        user,
+        attachment,
+        rooms,
+        handshake,
+    };
     let response = switching(&key, subprotocol);
     app.stats.metrics.accepted.inc();
 
@@ -150,7 +175,9 @@ pub(crate) async fn handle(
         // The connection holds its place in the app's limits until it ends.
         let _slot = slot;
         match on_upgrade.await {
-            Ok(upgraded) => connection::serve(TokioIo::new(upgraded), conn, app).await,
+            Ok(upgraded) => {
+                connection::serve(TokioIo::new(upgraded), conn, app, welcome).await;
+            }
             Err(e) => {
                 tracing::debug!(app = %app.name, conn, "the upgrade did not complete: {e}");
             }

@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use super::PluginError;
-use super::bindings::Plugin;
+use super::bindings::{v0_1, v0_2};
 use super::state::StoreState;
 
 /// How often the epoch advances: the granularity of hook deadlines.
@@ -62,7 +62,9 @@ impl PluginEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        v0_2::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         super::budget::bound_clock_waits(&mut linker)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;

@@ -11,15 +11,17 @@ use std::time::Duration;
 use wasmtime::Store;
 
 use super::PluginError;
-use super::bindings::{Plugin, handler, types};
+use super::bindings::{v0_1, v0_2};
 use super::budget::Budget;
-use super::convert::Commands;
+use super::convert::{self, Commands};
 use super::engine::PluginEngine;
 use super::loader::LoadedPlugin;
+use super::loader::Pre;
 use super::output::PluginLog;
 use super::state::StoreState;
 use crate::config::Limits;
-use crate::model::{AcceptDecision, ConnId, Event, Request};
+use crate::directory::Directory;
+use crate::model::{AcceptDecision, ConnContext, ConnId, Event, Request};
 
 /// The limits one instance runs under.
 #[derive(Clone, Copy, Debug)]
@@ -53,8 +55,14 @@ pub struct HookTrap {
 /// A live plugin instance with its own store.
 pub struct PluginInstance {
     store: Store<StoreState>,
-    plugin: Plugin,
+    plugin: Bound,
     deadline_ticks: u64,
+}
+
+/// The instance's exports, per contract version.
+enum Bound {
+    V0_1(v0_1::Plugin),
+    V0_2(v0_2::Plugin),
 }
 
 fn trap(hook: &'static str, error: &wasmtime::Error) -> HookTrap {
@@ -90,10 +98,11 @@ impl PluginInstance {
         store.set_hostcall_fuel(limits.memory);
         let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
         store.set_epoch_deadline(deadline_ticks);
-        let plugin = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginError::Instantiate(format!("{e:#}")))?;
+        let instantiate = |e: wasmtime::Error| PluginError::Instantiate(format!("{e:#}"));
+        let plugin = match &plugin.pre {
+            Pre::V0_1(pre) => Bound::V0_1(pre.instantiate(&mut store).map_err(instantiate)?),
+            Pre::V0_2(pre) => Bound::V0_2(pre.instantiate(&mut store).map_err(instantiate)?),
+        };
         Ok(Self {
             store,
             plugin,
@@ -118,30 +127,25 @@ impl PluginInstance {
         )
     }
 
-    /// Calls `on-message` and returns how many commands the plugin answered with
-    /// (they are not run: there is no gateway).
+    /// Hands a text message from `conn` to the plugin and returns how many commands
+    /// it answered with (they are not run: there is no gateway).
     ///
     /// # Errors
     /// [`HookTrap`] if the hook trapped; the instance is then unusable.
     pub fn message(&mut self, conn: u64, text: &str) -> Result<usize, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_on_message(store, conn, text)
+        let text = text.to_owned().into();
+        self.handle(&Event::Text { conn, text }, None)
             .map(|commands| commands.len())
-            .map_err(|e| trap("on-message", &e))
     }
 
-    /// Calls `on-connect` and returns how many commands the plugin answered with
-    /// (not run: there is no gateway).
+    /// Hands `conn`'s connect to the plugin and returns how many commands it
+    /// answered with (not run: there is no gateway).
     ///
     /// # Errors
     /// [`HookTrap`] if the hook trapped; the instance is then unusable.
     pub fn connect(&mut self, conn: u64) -> Result<usize, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_on_connect(store, conn)
+        self.handle(&Event::Connect { conn }, None)
             .map(|commands| commands.len())
-            .map_err(|e| trap("on-connect", &e))
     }
 
     /// Applies new limits from the next hook call on.
@@ -155,10 +159,27 @@ impl PluginInstance {
         self.store.set_hostcall_fuel(limits.memory);
     }
 
-    fn hooks(&mut self) -> (&handler::Guest, &mut Store<StoreState>) {
+    /// Starts a hook call's deadline and budget.
+    fn start_call(&mut self) {
         self.store.set_epoch_deadline(self.deadline_ticks);
         self.store.data_mut().budget.restart();
-        (self.plugin.wsgate_plugin_handler(), &mut self.store)
+    }
+
+    /// Whether the plugin reads host state (contract 0.2: `room-size`, …): then the
+    /// app's directory is lent to the store for each call.
+    pub(crate) fn reads_host_state(&self) -> bool {
+        matches!(self.plugin, Bound::V0_2(_))
+    }
+
+    /// Lends `directory` to the store for the host imports; take it back with
+    /// [`PluginInstance::give_back`] after the call (also after a trap).
+    pub(crate) fn lend(&mut self, directory: &mut Directory) {
+        std::mem::swap(&mut self.store.data_mut().directory, directory);
+    }
+
+    /// Takes back what [`PluginInstance::lend`] lent.
+    pub(crate) fn give_back(&mut self, directory: &mut Directory) {
+        std::mem::swap(&mut self.store.data_mut().directory, directory);
     }
 
     /// Calls `on-accept`.
@@ -167,42 +188,80 @@ impl PluginInstance {
         conn: ConnId,
         request: Request,
     ) -> Result<AcceptDecision, HookTrap> {
-        let request = types::Request::from(request);
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_on_accept(store, conn, &request)
-            .map(AcceptDecision::from)
-            .map_err(|e| trap("on-accept", &e))
+        self.start_call();
+        let answer = match &self.plugin {
+            Bound::V0_1(p) => p
+                .wsgate_plugin_handler()
+                .call_on_accept(&mut self.store, conn, &request.into())
+                .map(AcceptDecision::from),
+            Bound::V0_2(p) => p
+                .wsgate_plugin_handler()
+                .call_on_accept(&mut self.store, conn, &request.into())
+                .map(AcceptDecision::from),
+        };
+        answer.map_err(|e| trap("on-accept", &e))
     }
 
-    /// Hands `event` to its hook and returns the commands it answered with.
-    pub(crate) fn handle(&mut self, event: &Event) -> Result<Commands, HookTrap> {
-        let (hooks, store) = self.hooks();
-        let answer = match event {
-            Event::Connect { conn } => hooks.call_on_connect(store, *conn),
-            Event::Text { conn, text } => hooks.call_on_message(store, *conn, text.as_str()),
-            Event::Binary { conn, data } => hooks.call_on_binary(store, *conn, data),
-            Event::Error { conn, error } => {
-                hooks.call_on_error(store, *conn, &types::ConnectionError::from(error))
+    /// Hands `event` to the plugin (with its connection's `ctx`, which 0.2 plugins
+    /// see) and returns the commands it answered with. A 0.1.0 plugin has no hook for
+    /// timers and backend events: they get no commands.
+    pub(crate) fn handle(
+        &mut self,
+        event: &Event,
+        ctx: Option<&ConnContext>,
+    ) -> Result<Commands, HookTrap> {
+        self.start_call();
+        let answer = match &self.plugin {
+            Bound::V0_1(p) => {
+                let hooks = p.wsgate_plugin_handler();
+                let store = &mut self.store;
+                match event {
+                    Event::Connect { conn } => hooks.call_on_connect(store, *conn),
+                    Event::Text { conn, text } => {
+                        hooks.call_on_message(store, *conn, text.as_str())
+                    }
+                    Event::Binary { conn, data } => hooks.call_on_binary(store, *conn, data),
+                    Event::Error { conn, error } => hooks.call_on_error(
+                        store,
+                        *conn,
+                        &v0_1::types::ConnectionError::from(error),
+                    ),
+                    Event::Close { conn, code, reason } => {
+                        hooks.call_on_close(store, *conn, *code, reason)
+                    }
+                    Event::Timer { .. } | Event::Backend { .. } => Ok(Vec::new()),
+                }
+                .map(|c| Commands::V0_1(c.into_iter()))
             }
-            Event::Close { conn, code, reason } => hooks.call_on_close(store, *conn, *code, reason),
+            Bound::V0_2(p) => p
+                .wsgate_plugin_handler()
+                .call_handle(&mut self.store, &[convert::v0_2::event(event, ctx)])
+                .map(|c| Commands::V0_2(c.into_iter())),
         };
-        answer
-            .map(Commands::new)
-            .map_err(|e| trap(event.hook(), &e))
+        answer.map_err(|e| trap(event.hook(), &e))
     }
 
     /// Calls `snapshot`.
     pub(crate) fn snapshot(&mut self) -> Result<Vec<u8>, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks.call_snapshot(store).map_err(|e| trap("snapshot", &e))
+        self.start_call();
+        let answer = match &self.plugin {
+            Bound::V0_1(p) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
+            Bound::V0_2(p) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
+        };
+        answer.map_err(|e| trap("snapshot", &e))
     }
 
     /// Calls `restore`; the plugin's own refusal is the inner `Err`.
     pub(crate) fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, HookTrap> {
-        let (hooks, store) = self.hooks();
-        hooks
-            .call_restore(store, state)
-            .map_err(|e| trap("restore", &e))
+        self.start_call();
+        let answer = match &self.plugin {
+            Bound::V0_1(p) => p
+                .wsgate_plugin_handler()
+                .call_restore(&mut self.store, state),
+            Bound::V0_2(p) => p
+                .wsgate_plugin_handler()
+                .call_restore(&mut self.store, state),
+        };
+        answer.map_err(|e| trap("restore", &e))
     }
 }

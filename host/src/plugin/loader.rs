@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 
 use super::PluginError;
-use super::bindings::{HANDLER_EXPORT, HANDLER_INTERFACE, PluginPre};
+use super::bindings::{HANDLER_INTERFACE, v0_1, v0_2};
 use super::engine::PluginEngine;
 use super::state::StoreState;
 use crate::config::PluginSource;
@@ -35,7 +35,9 @@ pub(crate) fn read(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u
 #[derive(Clone)]
 pub struct LoadedPlugin {
     pub(crate) engine: PluginEngine,
-    pub(crate) pre: PluginPre<StoreState>,
+    pub(crate) pre: Pre,
+    /// The contract version it was built against.
+    pub contract: Contract,
     /// How long compiling and linking took.
     pub compile_time: Duration,
     /// Size of the component in bytes.
@@ -43,6 +45,31 @@ pub struct LoadedPlugin {
     /// A hash of the component's bytes, to tell versions apart.
     pub hash: u64,
     pub(crate) _origin: Arc<str>,
+}
+
+/// A contract version this host speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contract {
+    /// `wsgate:plugin@0.1.0`.
+    V0_1,
+    /// `wsgate:plugin@0.2.0`.
+    V0_2,
+}
+
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::V0_1 => "0.1.0",
+            Self::V0_2 => "0.2.0",
+        })
+    }
+}
+
+/// A plugin linked and type-checked against its contract version.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    V0_1(v0_1::PluginPre<StoreState>),
+    V0_2(v0_2::PluginPre<StoreState>),
 }
 
 /// The kind of WebAssembly binary, from its 8-byte preamble.
@@ -77,15 +104,17 @@ impl LoadedPlugin {
         }
         let component = Component::new(&engine.engine, bytes)
             .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
-        check_exports(engine, &component)?;
-        let instance_pre = engine
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Link(format!("{e:#}")))?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::Link(format!("{e:#}")))?;
+        let contract = check_exports(engine, &component)?;
+        let link = |e: wasmtime::Error| PluginError::Link(format!("{e:#}"));
+        let instance_pre = engine.linker.instantiate_pre(&component).map_err(link)?;
+        let pre = match contract {
+            Contract::V0_1 => Pre::V0_1(v0_1::PluginPre::new(instance_pre).map_err(link)?),
+            Contract::V0_2 => Pre::V0_2(v0_2::PluginPre::new(instance_pre).map_err(link)?),
+        };
         Ok(Self {
             engine: engine.clone(),
             pre,
+            contract,
             compile_time: started.elapsed(),
             size: bytes.len(),
             hash: content_hash(bytes),
@@ -102,14 +131,18 @@ pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
     hasher.finish()
 }
 
-fn check_exports(engine: &PluginEngine, component: &Component) -> Result<(), PluginError> {
+/// The contract version `component` exports its handler for.
+fn check_exports(engine: &PluginEngine, component: &Component) -> Result<Contract, PluginError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(&engine.engine)
         .map(|(name, _)| name.to_owned())
         .collect();
-    if exports.iter().any(|e| e == HANDLER_EXPORT) {
-        return Ok(());
+    if exports.iter().any(|e| e == v0_2::HANDLER_EXPORT) {
+        return Ok(Contract::V0_2);
+    }
+    if exports.iter().any(|e| e == v0_1::HANDLER_EXPORT) {
+        return Ok(Contract::V0_1);
     }
     let prefix = format!("{HANDLER_INTERFACE}@");
     match exports.iter().find(|e| e.starts_with(&prefix)) {

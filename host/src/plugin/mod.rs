@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 pub use engine::PluginEngine;
 pub use instance::{HookTrap, PluginInstance};
-pub use loader::LoadedPlugin;
+pub use loader::{Contract, LoadedPlugin};
 
 /// Why a plugin cannot be loaded. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +54,8 @@ pub enum PluginError {
     Compile(String),
     /// The component does not implement the plugin world.
     #[error(
-        "the component does not export `{expected}` (its exports: {found}): build it with the wsgate-plugin SDK, or export the `plugin` world of wit/plugin.wit",
-        expected = bindings::HANDLER_EXPORT,
+        "the component does not export {expected} (its exports: {found}): build it with the wsgate-plugin SDK, or export the `plugin` world of wit/plugin.wit",
+        expected = bindings::SPOKEN,
         found = if .exports.is_empty() { "none".to_owned() } else { .exports.join(", ") }
     )]
     MissingHandler {
@@ -64,8 +64,8 @@ pub enum PluginError {
     },
     /// The component was built against another version of the contract.
     #[error(
-        "the component exports `{found}`, but this host speaks `{expected}`: rebuild the plugin against this gateway's wsgate-plugin SDK",
-        expected = bindings::HANDLER_EXPORT
+        "the component exports `{found}`, but this host speaks {expected}: rebuild the plugin against this gateway's wsgate-plugin SDK",
+        expected = bindings::SPOKEN
     )]
     WrongVersion {
         /// The export name the component has.

@@ -11,12 +11,48 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
-use super::bindings::types::LogLevel;
+use super::bindings::{v0_1, v0_2};
 use crate::metrics::LogCounters;
 use crate::model::cut;
 
 /// Longest line forwarded, in bytes; the rest of a longer line is cut.
 pub(crate) const MAX_LINE: usize = 4096;
+
+/// The severity of a log line (every contract version's `log-level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl From<v0_1::types::LogLevel> for Level {
+    fn from(l: v0_1::types::LogLevel) -> Self {
+        use v0_1::types::LogLevel as L;
+        match l {
+            L::Trace => Self::Trace,
+            L::Debug => Self::Debug,
+            L::Info => Self::Info,
+            L::Warn => Self::Warn,
+            L::Error => Self::Error,
+        }
+    }
+}
+
+impl From<v0_2::types::LogLevel> for Level {
+    fn from(l: v0_2::types::LogLevel) -> Self {
+        use v0_2::types::LogLevel as L;
+        match l {
+            L::Trace => Self::Trace,
+            L::Debug => Self::Debug,
+            L::Info => Self::Info,
+            L::Warn => Self::Warn,
+            L::Error => Self::Error,
+        }
+    }
+}
 
 /// Which of the plugin's output streams.
 #[derive(Clone, Copy, Debug)]
@@ -119,7 +155,7 @@ impl PluginLog {
 
     /// Writes one line, cut at [`MAX_LINE`] bytes, unless the plugin is over its
     /// rate.
-    pub(crate) fn write(&self, level: LogLevel, message: &str) {
+    pub(crate) fn write(&self, level: Level, message: &str) {
         let line = cut(message, MAX_LINE);
         if line.len() < message.len() {
             self.counters.cut.inc();
@@ -159,13 +195,13 @@ impl PluginLog {
 }
 
 /// Writes `message` of `app`'s plugin to the log at `level`.
-fn log(app: &str, level: LogLevel, message: &str) {
+fn log(app: &str, level: Level, message: &str) {
     match level {
-        LogLevel::Trace => tracing::trace!(target: "wsgate::plugin", app, "{message}"),
-        LogLevel::Debug => tracing::debug!(target: "wsgate::plugin", app, "{message}"),
-        LogLevel::Info => tracing::info!(target: "wsgate::plugin", app, "{message}"),
-        LogLevel::Warn => tracing::warn!(target: "wsgate::plugin", app, "{message}"),
-        LogLevel::Error => tracing::error!(target: "wsgate::plugin", app, "{message}"),
+        Level::Trace => tracing::trace!(target: "wsgate::plugin", app, "{message}"),
+        Level::Debug => tracing::debug!(target: "wsgate::plugin", app, "{message}"),
+        Level::Info => tracing::info!(target: "wsgate::plugin", app, "{message}"),
+        Level::Warn => tracing::warn!(target: "wsgate::plugin", app, "{message}"),
+        Level::Error => tracing::error!(target: "wsgate::plugin", app, "{message}"),
     }
 }
 
@@ -214,8 +250,8 @@ impl LineWriter {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches(['\r', '\n']);
         let level = match self.out.stream {
-            Stream::Stdout => LogLevel::Info,
-            Stream::Stderr => LogLevel::Warn,
+            Stream::Stdout => Level::Info,
+            Stream::Stderr => Level::Warn,
         };
         self.out.log.write(level, line);
     }

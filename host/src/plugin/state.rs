@@ -6,9 +6,11 @@ use std::sync::Arc;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{types, wsgate::plugin::host};
+use super::bindings::{v0_1, v0_2};
 use super::budget::{Budget, MAX_RANDOM_BYTES};
+use super::output::Level;
 use super::output::{LogOutput, PluginLog, Stream};
+use crate::directory::Directory;
 
 /// The data of one plugin instance's store.
 pub(crate) struct StoreState {
@@ -18,6 +20,8 @@ pub(crate) struct StoreState {
     pub(crate) limits: StoreLimits,
     /// The running hook's time budget (see `budget`).
     pub(crate) budget: Budget,
+    /// The app's directory while a hook runs (lent by the actor); empty otherwise.
+    pub(crate) directory: Directory,
 }
 
 impl StoreState {
@@ -40,6 +44,7 @@ impl StoreState {
             table: ResourceTable::new(),
             limits: limits(memory_bytes),
             budget,
+            directory: Directory::default(),
         }
     }
 
@@ -80,10 +85,40 @@ impl WasiView for StoreState {
     }
 }
 
-impl types::Host for StoreState {}
+impl v0_1::types::Host for StoreState {}
 
-impl host::Host for StoreState {
-    fn log(&mut self, level: types::LogLevel, message: String) {
-        self.log.write(level, &message);
+impl v0_1::wsgate::plugin::host::Host for StoreState {
+    fn log(&mut self, level: v0_1::types::LogLevel, message: String) {
+        self.log.write(Level::from(level), &message);
+    }
+}
+
+impl v0_2::types::Host for StoreState {}
+
+/// Contract 0.2's reads answer from the app's directory, which the actor lends to
+/// the store for the length of each hook call.
+impl v0_2::wsgate::plugin::host::Host for StoreState {
+    fn log(&mut self, level: v0_2::types::LogLevel, message: String) {
+        self.log.write(Level::from(level), &message);
+    }
+
+    fn room_size(&mut self, room: String) -> u32 {
+        u32::try_from(self.directory.room_size(&room)).unwrap_or(u32::MAX)
+    }
+
+    fn room_members(&mut self, room: String) -> Vec<u64> {
+        self.directory.members(&room).collect()
+    }
+
+    fn rooms_of(&mut self, conn: u64) -> Vec<String> {
+        self.directory.rooms_of(conn)
+    }
+
+    fn user_connections(&mut self, user: String) -> Vec<u64> {
+        self.directory.user_connections(&user).collect()
+    }
+
+    fn connection_info(&mut self, conn: u64) -> Option<v0_2::types::ConnectionDetails> {
+        self.directory.info(conn).map(Into::into)
     }
 }

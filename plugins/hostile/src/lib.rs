@@ -21,7 +21,7 @@
 //! `deny-huge=BYTES` denies with a reason of BYTES bytes.
 #![allow(clippy::panic, reason = "misbehaving is this plugin's job")]
 
-use wsgate_plugin::{Accept, Command, ConnectionId, Plugin, Request};
+use wsgate_plugin::{Accept, Command, Conn, ConnectionId, Plugin, Request};
 
 /// The hostile plugin; it keeps only how long its next snapshot sleeps.
 #[derive(Default)]
@@ -90,7 +90,8 @@ impl Plugin for Hostile {
         Vec::new()
     }
 
-    fn on_message(&mut self, conn: ConnectionId, text: String) -> Vec<Command> {
+    fn on_message(&mut self, conn: Conn, text: String) -> Vec<Command> {
+        let conn = conn.id;
         let (verb, rest) = text.split_once(' ').unwrap_or((text.as_str(), ""));
         match verb {
             "loop" => {

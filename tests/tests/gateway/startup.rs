@@ -71,7 +71,9 @@ fn a_truncated_component_is_refused() {
 fn a_component_without_the_plugin_world_is_refused() {
     let err = start_with(PathBuf::from(plugins::NO_HANDLER));
     assert!(
-        err.contains("does not export `wsgate:plugin/handler@0.1.0`"),
+        err.contains(
+            "does not export `wsgate:plugin/handler@0.2.0` or `wsgate:plugin/handler@0.1.0`"
+        ),
         "{err}"
     );
 }
@@ -84,7 +86,9 @@ fn a_component_of_another_contract_version_is_refused_naming_both() {
         "{err}"
     );
     assert!(
-        err.contains("this host speaks `wsgate:plugin/handler@0.1.0`"),
+        err.contains(
+            "this host speaks `wsgate:plugin/handler@0.2.0` or `wsgate:plugin/handler@0.1.0`"
+        ),
         "{err}"
     );
 }

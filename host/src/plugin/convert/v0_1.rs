@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::bindings::types;
 use crate::model::{AcceptDecision, Command, ConnectionError, ErrorKind, Payload, Request};
+use crate::plugin::bindings::v0_1::types;
 
 impl From<Request> for types::Request {
     fn from(r: Request) -> Self {
@@ -24,6 +24,9 @@ impl From<types::AcceptDecision> for AcceptDecision {
         match d {
             types::AcceptDecision::Allow(allow) => Self::Allow {
                 subprotocol: allow.subprotocol,
+                user: None,
+                attachment: Bytes::new(),
+                rooms: Vec::new(),
             },
             types::AcceptDecision::Deny(deny) => Self::Deny {
                 status: deny.status,
@@ -64,11 +67,11 @@ impl From<types::Command> for Command {
             },
             types::Command::Broadcast(c) => Self::Broadcast {
                 payload: text(c.text),
-                except: c.except,
+                except: c.except.into_iter().collect(),
             },
             types::Command::BroadcastBinary(c) => Self::Broadcast {
                 payload: binary(c.data),
-                except: c.except,
+                except: c.except.into_iter().collect(),
             },
             types::Command::Close(c) => Self::Close {
                 conn: c.conn,
@@ -78,28 +81,3 @@ impl From<types::Command> for Command {
         }
     }
 }
-
-/// The commands one hook call returned, converted as they are taken: no second list
-/// is allocated on the hot path.
-pub(crate) struct Commands(std::vec::IntoIter<types::Command>);
-
-impl Commands {
-    /// The commands of a hook's answer.
-    pub(crate) fn new(commands: Vec<types::Command>) -> Self {
-        Self(commands.into_iter())
-    }
-}
-
-impl Iterator for Commands {
-    type Item = Command;
-
-    fn next(&mut self) -> Option<Command> {
-        self.0.next().map(Command::from)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
-    }
-}
-
-impl ExactSizeIterator for Commands {}

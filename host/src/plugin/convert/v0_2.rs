@@ -1,0 +1,176 @@
+//! The host's own types ([`crate::model`]) to and from the bindings of contract
+//! 0.2.0.
+
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::model::{
+    AcceptDecision, Command, ConnContext, ConnId, ConnectionError, ConnectionInfo, ErrorKind,
+    Event, Payload, Request,
+};
+use crate::plugin::bindings::v0_2::types;
+
+impl From<Request> for types::Request {
+    fn from(r: Request) -> Self {
+        Self {
+            path: r.path,
+            query: r.query,
+            headers: r.headers,
+            remote_addr: r.remote_addr,
+            subprotocols: r.subprotocols,
+        }
+    }
+}
+
+impl From<types::AcceptDecision> for AcceptDecision {
+    fn from(d: types::AcceptDecision) -> Self {
+        match d {
+            types::AcceptDecision::Allow(allow) => Self::Allow {
+                subprotocol: allow.subprotocol,
+                user: allow.user,
+                attachment: Bytes::from(allow.attachment),
+                rooms: allow.rooms,
+            },
+            types::AcceptDecision::Deny(deny) => Self::Deny {
+                status: deny.status,
+                reason: deny.reason,
+            },
+        }
+    }
+}
+
+fn kind(kind: ErrorKind) -> types::ErrorKind {
+    match kind {
+        ErrorKind::Protocol => types::ErrorKind::Protocol,
+        ErrorKind::InvalidUtf8 => types::ErrorKind::InvalidUtf8,
+        ErrorKind::MessageTooBig => types::ErrorKind::MessageTooBig,
+        ErrorKind::Io => types::ErrorKind::Io,
+        ErrorKind::Timeout => types::ErrorKind::Timeout,
+        ErrorKind::SlowConsumer => types::ErrorKind::SlowConsumer,
+    }
+}
+
+fn error(e: &ConnectionError) -> types::ConnectionError {
+    types::ConnectionError {
+        kind: kind(e.kind),
+        message: e.message.clone(),
+    }
+}
+
+/// The connection as events show it: its id, user and attachment (copied into the
+/// guest; nothing is allocated when the attachment is empty and there is no user).
+fn connection(id: ConnId, ctx: Option<&ConnContext>) -> types::Connection {
+    types::Connection {
+        id,
+        user: ctx.and_then(|c| c.user.as_deref()).map(str::to_owned),
+        attachment: ctx.map_or_else(Vec::new, |c| c.attachment.to_vec()),
+    }
+}
+
+/// The 0.2 event for `event`, with the connection's context.
+pub(crate) fn event(event: &Event, ctx: Option<&ConnContext>) -> types::Event {
+    match event {
+        Event::Connect { conn } => types::Event::Connect(connection(*conn, ctx)),
+        Event::Text { conn, text } => types::Event::Message(types::MessageEvent {
+            conn: connection(*conn, ctx),
+            text: text.as_str().to_owned(),
+        }),
+        Event::Binary { conn, data } => types::Event::Binary(types::BinaryEvent {
+            conn: connection(*conn, ctx),
+            data: data.to_vec(),
+        }),
+        Event::Error { conn, error: e } => types::Event::Error(types::ErrorEvent {
+            conn: connection(*conn, ctx),
+            error: error(e),
+        }),
+        Event::Close { conn, code, reason } => types::Event::Close(types::CloseEvent {
+            conn: connection(*conn, ctx),
+            code: *code,
+            reason: reason.clone(),
+        }),
+        Event::Timer { key, data } => types::Event::Timer(types::TimerEvent {
+            key: key.to_string(),
+            data: data.to_vec(),
+        }),
+        Event::Backend { name, payload } => types::Event::Backend(types::BackendEvent {
+            name: name.clone(),
+            payload: payload.to_vec(),
+        }),
+    }
+}
+
+fn payload(p: types::Payload) -> Payload {
+    match p {
+        types::Payload::Text(t) => Payload::Text(Utf8Bytes::from(t)),
+        types::Payload::Binary(d) => Payload::Binary(Bytes::from(d)),
+    }
+}
+
+impl From<types::Command> for Command {
+    fn from(c: types::Command) -> Self {
+        match c {
+            types::Command::Send(c) => Self::Send {
+                conn: c.conn,
+                payload: payload(c.payload),
+            },
+            types::Command::Broadcast(c) => Self::Broadcast {
+                payload: payload(c.payload),
+                except: c.except,
+            },
+            types::Command::Publish(c) => Self::Publish {
+                room: c.room,
+                payload: payload(c.payload),
+                except: c.except,
+            },
+            types::Command::Close(c) => Self::Close {
+                conn: c.conn,
+                code: c.code,
+                reason: c.reason,
+            },
+            types::Command::Join(m) => Self::Join {
+                conn: m.conn,
+                room: m.room,
+            },
+            types::Command::Leave(m) => Self::Leave {
+                conn: m.conn,
+                room: m.room,
+            },
+            types::Command::SendUser(c) => Self::SendUser {
+                user: c.user,
+                payload: payload(c.payload),
+            },
+            types::Command::CloseUser(c) => Self::CloseUser {
+                user: c.user,
+                code: c.code,
+                reason: c.reason,
+            },
+            types::Command::SetAttachment(c) => Self::SetAttachment {
+                conn: c.conn,
+                data: Bytes::from(c.data),
+            },
+            types::Command::SetTimer(t) => Self::SetTimer {
+                key: t.key,
+                delay_ms: t.delay_ms,
+                repeat_ms: t.repeat_ms,
+                data: Bytes::from(t.data),
+            },
+            types::Command::CancelTimer(key) => Self::CancelTimer { key },
+        }
+    }
+}
+
+impl From<ConnectionInfo> for types::ConnectionDetails {
+    fn from(i: ConnectionInfo) -> Self {
+        Self {
+            path: i.path,
+            query: i.query,
+            remote_addr: i.remote_addr,
+            subprotocol: i.subprotocol,
+            user: i.user,
+            attachment: i.attachment.to_vec(),
+            connected_at_ms: i.connected_at_ms,
+            buffered_bytes: i.buffered_bytes,
+            open: i.open,
+        }
+    }
+}
