@@ -275,13 +275,18 @@ async fn check_reports_each_app_and_exits_0_when_all_would_start() {
     let (code, stdout) = run(&["check"]).await;
     assert_eq!(code, Some(0), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    // The demo: chat, echo, relay and the dashboard.
+    assert_eq!(lines.len(), 4, "{stdout}");
     assert!(
         lines[0].starts_with("ok     chat  /ws  embedded:chat  (compiled in"),
         "{stdout}"
     );
     assert!(
         lines[1].starts_with("ok     echo  /echo  embedded:echo"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].starts_with("ok     dashboard  /dashboard  embedded:dashboard"),
         "{stdout}"
     );
 }

@@ -21,6 +21,8 @@ mod relay;
 mod reload;
 mod replies;
 mod rfc6455;
+mod rooms;
 mod sandbox;
 mod startup;
 mod stuck;
+mod timers;
