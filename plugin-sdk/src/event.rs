@@ -8,7 +8,7 @@ use crate::bindings::wit;
 /// Identifies one WebSocket connection; unique across the gateway and never reused
 /// while it runs. Pass it back in [`Command`](crate::Command)s to address the
 /// connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectionId(pub u64);
 
@@ -107,12 +107,6 @@ impl Conn {
     pub fn with_attachment(mut self, attachment: impl Into<Vec<u8>>) -> Self {
         self.attachment = attachment.into();
         self
-    }
-}
-
-impl Default for ConnectionId {
-    fn default() -> Self {
-        Self(0)
     }
 }
 

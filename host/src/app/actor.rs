@@ -234,7 +234,8 @@ impl Actor {
             .execute(joins, &self.limits, &self.stats, &mut self.timers);
         tracing::debug!(conn, open = self.registry.len(), "connected");
         if self.instance.is_some() {
-            self.run_hook(&Event::Connect { conn }, self.context(conn));
+            let ctx = self.context(conn);
+            self.run_hook(&Event::Connect { conn }, ctx.as_ref());
         } else {
             self.registry
                 .close(conn, APP_FAILED.code(), APP_FAILED.reason);
@@ -270,7 +271,7 @@ impl Actor {
             code,
             reason: reason.to_owned(),
         };
-        self.run_hook(&event, ctx);
+        self.run_hook(&event, ctx.as_ref());
     }
 
     /// Hands the plugin every timer that is due, and retries the failed app when
@@ -325,7 +326,8 @@ impl Actor {
                 return;
             }
         };
-        self.run_hook(event, self.context(conn));
+        let ctx = self.context(conn);
+        self.run_hook(event, ctx.as_ref());
     }
 
     /// Calls `on-error` (slow consumer) for connections whose queue overflowed.
@@ -344,18 +346,17 @@ impl Actor {
                     ),
                 };
                 let ctx = self.context(conn);
-                self.run_hook(&Event::Error { conn, error }, ctx);
+                self.run_hook(&Event::Error { conn, error }, ctx.as_ref());
             }
         }
     }
 
     /// Hands `event` (with its connection's `ctx`) to its hook, and runs the
     /// commands it returns.
-    fn run_hook(&mut self, event: &Event, ctx: Option<ConnContext>) -> Ran {
+    fn run_hook(&mut self, event: &Event, ctx: Option<&ConnContext>) -> Ran {
         let conn = event.conn();
         let had_instance = self.instance.is_some();
-        let Some(commands) = self.call(conn, event.hook(), |p| p.handle(event, ctx.as_ref()))
-        else {
+        let Some(commands) = self.call(conn, event.hook(), |p| p.handle(event, ctx)) else {
             return if had_instance {
                 Ran::Trapped
             } else {

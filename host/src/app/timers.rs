@@ -208,7 +208,7 @@ impl Alarm {
                 });
             }
             Err(_) => {
-                tracing::warn!("no async runtime: the app's timers fire only with its events")
+                tracing::warn!("no async runtime: the app's timers fire only with its events");
             }
         }
         Self { next }
@@ -294,8 +294,10 @@ mod tests {
     #[test]
     fn the_retry_deadline_counts_too() {
         let t0 = Instant::now();
-        let mut t = Timers::default();
-        t.retry_at = Some(t0 + ms(50));
+        let mut t = Timers {
+            retry_at: Some(t0 + ms(50)),
+            ..Timers::default()
+        };
         t.set("a", t0 + ms(80), None, Bytes::new());
         assert_eq!(t.next_deadline(), Some(t0 + ms(50)));
     }

@@ -98,3 +98,67 @@ async fn bad_input_gets_an_error_to_the_sender_only() {
         r#"{"type":"message","user":"Anonymous","text":"still fine"}"#
     );
 }
+
+#[tokio::test]
+async fn two_rooms_hear_only_their_own_and_move_tells_both() {
+    let gw = chat_gateway().await;
+    let mut alice = gw.connect("/ws").await;
+    let mut bob = gw.connect("/ws").await;
+    let mut carol = gw.connect("/ws").await;
+    for c in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(c.recv_text().await, WELCOME);
+    }
+    alice
+        .send_text(r#"{"type":"join","username":"Alice","room":"rust"}"#)
+        .await;
+    assert_eq!(alice.recv_text().await, r#"{"type":"join","user":"Alice"}"#);
+    bob.send_text(r#"{"type":"join","username":"Bob","room":"rust"}"#)
+        .await;
+    expect_all(
+        &mut [&mut alice, &mut bob],
+        r#"{"type":"join","user":"Bob"}"#,
+    )
+    .await;
+    carol
+        .send_text(r#"{"type":"join","username":"Carol"}"#)
+        .await;
+    assert_eq!(carol.recv_text().await, r#"{"type":"join","user":"Carol"}"#);
+
+    alice.send_text("in rust").await;
+    expect_all(
+        &mut [&mut alice, &mut bob],
+        r#"{"type":"message","user":"Alice","text":"in rust"}"#,
+    )
+    .await;
+    carol.send_text(r#"{"type":"who"}"#).await;
+    assert_eq!(
+        carol.recv_text().await,
+        r#"{"type":"users","users":["Carol"],"anonymous":0}"#,
+        "the lobby heard nothing of rust, and who is per room"
+    );
+
+    bob.send_text(r#"{"type":"move","room":"lobby"}"#).await;
+    assert_eq!(alice.recv_text().await, r#"{"type":"leave","user":"Bob"}"#);
+    expect_all(
+        &mut [&mut bob, &mut carol],
+        r#"{"type":"join","user":"Bob"}"#,
+    )
+    .await;
+    bob.send_text("in the lobby").await;
+    expect_all(
+        &mut [&mut bob, &mut carol],
+        r#"{"type":"message","user":"Bob","text":"in the lobby"}"#,
+    )
+    .await;
+    alice.send_text(r#"{"type":"who"}"#).await;
+    assert_eq!(
+        alice.recv_text().await,
+        r#"{"type":"users","users":["Alice"],"anonymous":0}"#
+    );
+    drop(alice);
+    bob.send_text(r#"{"type":"who"}"#).await;
+    assert_eq!(
+        bob.recv_text().await,
+        r#"{"type":"users","users":["Bob","Carol"],"anonymous":0}"#
+    );
+}
