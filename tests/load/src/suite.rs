@@ -53,6 +53,9 @@ pub enum Scenario {
     Broadcast1k,
     /// One sender to 10,000 receivers, rising rates.
     Broadcast10k,
+    /// One sender publishing to a room of 1,000 members (the gateway only: the
+    /// other servers have no rooms), rising rates; beside `broadcast1k`.
+    Publish1k,
     /// Idle connections: 10,000, then up to the open-file limit.
     Idle,
 }
@@ -101,6 +104,9 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
     for rep in 1..=opts.reps {
         for &scenario in &opts.scenarios {
             for &server in &opts.servers {
+                if scenario == Scenario::Publish1k && server != Server::Gateway {
+                    continue;
+                }
                 eprintln!(
                     "rep {rep}/{}: {:?} on {}",
                     opts.reps,
@@ -179,13 +185,13 @@ async fn run_scenario(
             }
             m.insert("p99 µs", r.latency.p99_us);
         }
-        Scenario::Broadcast1k | Scenario::Broadcast10k => {
+        Scenario::Broadcast1k | Scenario::Broadcast10k | Scenario::Publish1k => {
             // Rates in messages per second, rising; each step multiplies the
             // deliveries by the receivers. With 10,000 receivers one message is
             // 10,000 writes and as many client reads, so its fan-out alone takes
             // tens of milliseconds: that step bound is 1 s, and p99 is reported.
             let (receivers, rates, max_p99): (usize, &[f64], u64) =
-                if scenario == Scenario::Broadcast1k {
+                if scenario != Scenario::Broadcast10k {
                     (
                         1_000,
                         &[
@@ -205,7 +211,16 @@ async fn run_scenario(
                 };
             let rates = rates.to_vec();
             let r = broadcast::run(&BroadcastOptions {
-                target: Target::new(addr, "/relay")?,
+                // The relay publishes to the room its connections joined instead of
+                // broadcasting, when they name one.
+                target: Target::new(
+                    addr,
+                    if scenario == Scenario::Publish1k {
+                        "/relay?room=bench"
+                    } else {
+                        "/relay"
+                    },
+                )?,
                 receivers,
                 rates,
                 size: 32,
@@ -423,6 +438,7 @@ fn scenario_label(s: Scenario) -> &'static str {
         Scenario::Echo4k => "echo 4 KiB binary ×100, depth 1",
         Scenario::Broadcast1k => "broadcast to 1,000 (p99 < 50 ms)",
         Scenario::Broadcast10k => "broadcast to 10,000 (p99 < 1 s)",
+        Scenario::Publish1k => "publish to a room of 1,000 (p99 < 50 ms)",
         Scenario::Idle => "idle connections",
     }
 }

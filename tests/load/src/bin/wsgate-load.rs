@@ -151,7 +151,7 @@ enum Mode {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "echo32,echo32-pipelined,echo4k,broadcast1k,broadcast10k,idle"
+            default_value = "echo32,echo32-pipelined,echo4k,broadcast1k,publish1k,broadcast10k,idle"
         )]
         scenarios: Vec<Scenario>,
         /// Repetitions.
