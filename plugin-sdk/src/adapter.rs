@@ -52,9 +52,18 @@ impl<I: Instance> wit_handler::Guest for Adapter<I> {
 
     fn handle(events: Vec<wit::Event>) -> Vec<wit::Command> {
         I::with(|p| {
-            let mut out = Vec::new();
+            let lower = |commands: Vec<crate::Command>| {
+                commands.into_iter().map(wit::Command::from).collect::<Vec<_>>()
+            };
+            let mut events = events.into_iter();
+            let Some(first) = events.next() else {
+                return Vec::new();
+            };
+            // The first event's answer is the list the others' are added to: one
+            // event (the common case) costs no list of its own.
+            let mut out = lower(dispatch(p, first));
             for event in events {
-                out.extend(dispatch(p, event).into_iter().map(wit::Command::from));
+                out.extend(lower(dispatch(p, event)));
             }
             out
         })

@@ -16,9 +16,14 @@ pub(crate) mod v0_1 {
 
 /// Contract 0.2.0.
 pub(crate) mod v0_2 {
+    // Borrowed parameters: an event hands the plugin the message as the connection
+    // read it (a `&str` into tungstenite's buffer), without a host-side copy.
     wasmtime::component::bindgen!({
         world: "plugin",
         path: "../wit",
+        ownership: Borrowing {
+            duplicate_if_necessary: true
+        },
     });
 
     pub(crate) use self::wsgate::plugin::types;

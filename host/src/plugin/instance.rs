@@ -194,10 +194,16 @@ impl PluginInstance {
                 .wsgate_plugin_handler()
                 .call_on_accept(&mut self.store, conn, &request.into())
                 .map(AcceptDecision::from),
-            Bound::V0_2(p) => p
-                .wsgate_plugin_handler()
-                .call_on_accept(&mut self.store, conn, &request.into())
-                .map(AcceptDecision::from),
+            Bound::V0_2(p) => {
+                let lists = convert::v0_2::request_lists(&request);
+                p.wsgate_plugin_handler()
+                    .call_on_accept(
+                        &mut self.store,
+                        conn,
+                        convert::v0_2::request(&request, &lists),
+                    )
+                    .map(AcceptDecision::from)
+            }
         };
         answer.map_err(|e| trap("on-accept", &e))
     }

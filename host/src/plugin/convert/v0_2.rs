@@ -10,18 +10,6 @@ use crate::model::{
 };
 use crate::plugin::bindings::v0_2::types;
 
-impl From<Request> for types::Request {
-    fn from(r: Request) -> Self {
-        Self {
-            path: r.path,
-            query: r.query,
-            headers: r.headers,
-            remote_addr: r.remote_addr,
-            subprotocols: r.subprotocols,
-        }
-    }
-}
-
 impl From<types::AcceptDecision> for AcceptDecision {
     fn from(d: types::AcceptDecision) -> Self {
         match d {
@@ -50,34 +38,60 @@ fn kind(kind: ErrorKind) -> types::ErrorKind {
     }
 }
 
-fn error(e: &ConnectionError) -> types::ConnectionError {
+fn error(e: &ConnectionError) -> types::ConnectionError<'_> {
     types::ConnectionError {
         kind: kind(e.kind),
-        message: e.message.clone(),
+        message: &e.message,
     }
 }
 
-/// The connection as events show it: its id, user and attachment (copied into the
-/// guest; nothing is allocated when the attachment is empty and there is no user).
-fn connection(id: ConnId, ctx: Option<&ConnContext>) -> types::Connection {
+/// The connection as events show it: its id, user and attachment, borrowed from
+/// what the host holds (nothing is copied on the host's side).
+fn connection(id: ConnId, ctx: Option<&ConnContext>) -> types::Connection<'_> {
     types::Connection {
         id,
-        user: ctx.and_then(|c| c.user.as_deref()).map(str::to_owned),
-        attachment: ctx.map_or_else(Vec::new, |c| c.attachment.to_vec()),
+        user: ctx.and_then(|c| c.user.as_deref()),
+        attachment: ctx.map_or(&[][..], |c| &c.attachment[..]),
     }
 }
 
-/// The 0.2 event for `event`, with the connection's context.
-pub(crate) fn event(event: &Event, ctx: Option<&ConnContext>) -> types::Event {
+/// The handshake request as `on-accept` sees it; borrows `r` and `lists`, its
+/// headers and subprotocols as the bindings want them (see [`request_lists`]).
+pub(crate) fn request<'a>(r: &'a Request, lists: &'a RequestLists<'a>) -> types::Request<'a> {
+    types::Request {
+        path: &r.path,
+        query: &r.query,
+        headers: &lists.0,
+        remote_addr: &r.remote_addr,
+        subprotocols: &lists.1,
+    }
+}
+
+/// A request's header pairs and subprotocols, borrowed.
+pub(crate) type RequestLists<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
+/// The header pairs and subprotocols of `r`, borrowed (once per handshake).
+pub(crate) fn request_lists(r: &Request) -> RequestLists<'_> {
+    let headers = r
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let subprotocols = r.subprotocols.iter().map(String::as_str).collect();
+    (headers, subprotocols)
+}
+
+/// The 0.2 event for `event`, with the connection's context; it borrows both.
+pub(crate) fn event<'a>(event: &'a Event, ctx: Option<&'a ConnContext>) -> types::Event<'a> {
     match event {
         Event::Connect { conn } => types::Event::Connect(connection(*conn, ctx)),
         Event::Text { conn, text } => types::Event::Message(types::MessageEvent {
             conn: connection(*conn, ctx),
-            text: text.as_str().to_owned(),
+            text: text.as_str(),
         }),
         Event::Binary { conn, data } => types::Event::Binary(types::BinaryEvent {
             conn: connection(*conn, ctx),
-            data: data.to_vec(),
+            data,
         }),
         Event::Error { conn, error: e } => types::Event::Error(types::ErrorEvent {
             conn: connection(*conn, ctx),
@@ -86,16 +100,12 @@ pub(crate) fn event(event: &Event, ctx: Option<&ConnContext>) -> types::Event {
         Event::Close { conn, code, reason } => types::Event::Close(types::CloseEvent {
             conn: connection(*conn, ctx),
             code: *code,
-            reason: reason.clone(),
+            reason,
         }),
-        Event::Timer { key, data } => types::Event::Timer(types::TimerEvent {
-            key: key.to_string(),
-            data: data.to_vec(),
-        }),
-        Event::Backend { name, payload } => types::Event::Backend(types::BackendEvent {
-            name: name.clone(),
-            payload: payload.to_vec(),
-        }),
+        Event::Timer { key, data } => types::Event::Timer(types::TimerEvent { key, data }),
+        Event::Backend { name, payload } => {
+            types::Event::Backend(types::BackendEvent { name, payload })
+        }
     }
 }
 
