@@ -26,7 +26,7 @@ pub(crate) trait Buffered: Send + Sync {
 pub(crate) struct Handshake {
     pub(crate) path: String,
     pub(crate) query: String,
-    pub(crate) remote_addr: String,
+    pub(crate) remote_addr: Option<std::net::SocketAddr>,
     pub(crate) subprotocol: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub(crate) connected_at_ms: u64,
@@ -203,7 +203,11 @@ impl Directory {
         Some(ConnectionInfo {
             path: m.handshake.path.clone(),
             query: m.handshake.query.clone(),
-            remote_addr: m.handshake.remote_addr.clone(),
+            remote_addr: m
+                .handshake
+                .remote_addr
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
             subprotocol: m.handshake.subprotocol.clone(),
             user: m.user.as_deref().map(str::to_owned),
             attachment: m.attachment.clone(),

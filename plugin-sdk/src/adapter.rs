@@ -53,7 +53,10 @@ impl<I: Instance> wit_handler::Guest for Adapter<I> {
     fn handle(events: Vec<wit::Event>) -> Vec<wit::Command> {
         I::with(|p| {
             let lower = |commands: Vec<crate::Command>| {
-                commands.into_iter().map(wit::Command::from).collect::<Vec<_>>()
+                commands
+                    .into_iter()
+                    .map(wit::Command::from)
+                    .collect::<Vec<_>>()
             };
             let mut events = events.into_iter();
             let Some(first) = events.next() else {

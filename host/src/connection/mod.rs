@@ -54,35 +54,12 @@ const DRAIN_BYTES: usize = 1 << 20;
 /// Serves connection `conn` of `app` until it is closed. Its log events carry `app`
 /// and `conn` as fields; no span is entered around its polls (that cost a filter
 /// check per message) nor kept for its life (memory at every idle connection).
-pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle, welcome: Welcome) {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(app.limits.read_buffer_size)
-        .max_message_size(Some(app.limits.max_message_size))
-        .max_frame_size(Some(app.limits.max_frame_size));
-    let (io, gate) = gate::Gate::new(io, app.limits.max_frame_size);
-    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-    let (outbox, queue) = outbox();
-    let Welcome {
-        user,
-        attachment,
-        rooms,
-        handshake,
-    } = welcome;
-    let joining = Joining {
-        conn,
-        outbox: outbox.clone(),
-        member: Member::new(
-            user.map(Into::into),
-            Bytes::new(),
-            handshake,
-            outbox.gauge(),
-        ),
-        attachment,
-        rooms,
-    };
-    if app.send(Input::Connect(Box::new(joining))).await.is_err() {
+pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle, welcome: Box<Welcome>) {
+    // The opening is boxed: its state (the welcome, the handshake facts) would
+    // otherwise stay in every connection's task for the connection's whole life.
+    let Some((ws, gate, outbox, queue)) = Box::pin(open(io, conn, &app, *welcome)).await else {
         return;
-    }
+    };
     let (sink, mut stream) = ws.split();
     let (close_sent_tx, close_sent) = oneshot::channel();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -113,6 +90,50 @@ pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle, welcome: W
     {
         Box::pin(drain(ws.get_mut().get_mut())).await;
     }
+}
+
+/// The WebSocket over `io` (behind the gate), and the connection registered with
+/// the app; `None` if the app is gone.
+async fn open<S: Io>(
+    io: S,
+    conn: ConnId,
+    app: &AppHandle,
+    welcome: Welcome,
+) -> Option<(
+    WebSocketStream<gate::Gate<S>>,
+    std::sync::Arc<gate::GateState>,
+    crate::app::Outbox,
+    crate::app::outbox::OutboxReceiver,
+)> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(app.limits.read_buffer_size)
+        .max_message_size(Some(app.limits.max_message_size))
+        .max_frame_size(Some(app.limits.max_frame_size));
+    let (io, gate) = gate::Gate::new(io, app.limits.max_frame_size);
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    let (outbox, queue) = outbox();
+    let Welcome {
+        user,
+        attachment,
+        rooms,
+        handshake,
+    } = welcome;
+    let joining = Joining {
+        conn,
+        outbox: outbox.clone(),
+        member: Member::new(
+            user.map(Into::into),
+            Bytes::new(),
+            handshake,
+            outbox.gauge(),
+        ),
+        attachment,
+        rooms,
+    };
+    if app.send(Input::Connect(Box::new(joining))).await.is_err() {
+        return None;
+    }
+    Some((ws, gate, outbox, queue))
 }
 
 /// Reads and discards what the client still sends (its close frame), within bounds,
@@ -159,7 +180,7 @@ mod tests {
         let (app, mut events) = AppHandle::for_test(limits);
         let (server_io, client_io) = tokio::io::duplex(1 << 16);
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        tokio::spawn(super::serve(server_io, 7, app, Default::default()));
+        tokio::spawn(super::serve(server_io, 7, app, Box::default()));
         assert!(matches!(
             events.recv().await,
             Some(Input::Connect(j)) if j.conn == 7
@@ -284,7 +305,7 @@ mod footprint {
     async fn a_connection_task_stays_small() {
         let (app, _events) = AppHandle::for_test(Limits::default());
         let (io, _client) = tokio::io::duplex(1024);
-        let task = super::serve(io, 7, app, Default::default());
+        let task = super::serve(io, 7, app, Box::default());
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 3 << 10,

@@ -110,7 +110,7 @@ pub(crate) async fn handle(
     let mut handshake = Handshake {
         path: request.path.clone(),
         query: request.query.clone(),
-        remote_addr: request.remote_addr.clone(),
+        remote_addr: Some(remote),
         subprotocol: None,
         connected_at_ms: 0,
     };
@@ -158,12 +158,12 @@ pub(crate) async fn handle(
     handshake.connected_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let welcome = Welcome {
+    let welcome = Box::new(Welcome {
         user,
         attachment,
         rooms,
         handshake,
-    };
+    });
     let response = switching(&key, subprotocol);
     app.stats.metrics.accepted.inc();
 
