@@ -47,6 +47,23 @@ pub fn app(name: &str, route: &str, plugin: &str) -> AppConfig {
     }
 }
 
+/// A copy of `plugin` in a fresh folder, and app `name` serving it at `route`: a
+/// test replaces the copy to hot-reload it (the folder goes with the `TempDir`).
+pub fn copied_app(
+    plugin: &str,
+    name: &str,
+    route: &str,
+) -> (tempfile::TempDir, PathBuf, AppConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.wasm");
+    std::fs::copy(plugin, &path).unwrap();
+    let app = AppConfig {
+        plugin: PluginSource::File(path.clone()),
+        ..app(name, route, plugin)
+    };
+    (dir, path, app)
+}
+
 /// Shows the gateway's logs of the running test (only when it fails).
 pub fn init_logs() {
     init_logs_at("wsgate=debug");

@@ -26,6 +26,34 @@ fn flow_of<'a>(message: &Message, stats: &'a AppStats) -> (&'a crate::metrics::F
     }
 }
 
+/// Queues `message` (its payload shared) for each of `receivers` that is not
+/// closing, counts the traffic once for the lot, and returns those whose queue was
+/// full (the caller applies the slow-consumer policy to them).
+fn fan_out<'a>(
+    receivers: impl Iterator<Item = (ConnId, &'a Entry)>,
+    message: &Message,
+    limits: &Limits,
+    stats: &AppStats,
+) -> Vec<ConnId> {
+    let mut delivered = 0;
+    let mut full = Vec::new();
+    for (conn, entry) in receivers {
+        if entry.closing {
+            continue;
+        }
+        match entry
+            .outbox
+            .push(message.clone(), limits.outbound_queue_bytes)
+        {
+            Ok(()) => delivered += 1,
+            Err(Full) => full.push(conn),
+        }
+    }
+    let (flow, len) = flow_of(message, stats);
+    flow.count_many(delivered, len);
+    full
+}
+
 /// One open connection as the actor sees it.
 struct Entry {
     outbox: Outbox,
@@ -117,22 +145,12 @@ impl Registry {
         limits: &Limits,
         stats: &AppStats,
     ) {
-        let mut delivered = 0;
-        let mut full = Vec::new();
-        for (&conn, entry) in &self.conns {
-            if entry.closing || except.contains(&conn) {
-                continue;
-            }
-            match entry
-                .outbox
-                .push(message.clone(), limits.outbound_queue_bytes)
-            {
-                Ok(()) => delivered += 1,
-                Err(Full) => full.push(conn),
-            }
-        }
-        let (flow, len) = flow_of(message, stats);
-        flow.count_many(delivered, len);
+        let receivers = self
+            .conns
+            .iter()
+            .filter(|(conn, _)| !except.contains(conn))
+            .map(|(&conn, entry)| (conn, entry));
+        let full = fan_out(receivers, message, limits, stats);
         for conn in full {
             self.queue_full(conn, limits, stats);
         }
@@ -148,28 +166,13 @@ impl Registry {
         limits: &Limits,
         stats: &AppStats,
     ) {
-        let mut delivered = 0;
-        let mut full = Vec::new();
-        for conn in self.dir.members(room) {
-            if except.contains(&conn) {
-                continue;
-            }
-            let Some(entry) = self.conns.get(&conn) else {
-                continue;
-            };
-            if entry.closing {
-                continue;
-            }
-            match entry
-                .outbox
-                .push(message.clone(), limits.outbound_queue_bytes)
-            {
-                Ok(()) => delivered += 1,
-                Err(Full) => full.push(conn),
-            }
-        }
-        let (flow, len) = flow_of(message, stats);
-        flow.count_many(delivered, len);
+        let conns = &self.conns;
+        let receivers = self
+            .dir
+            .members(room)
+            .filter(|conn| !except.contains(conn))
+            .filter_map(|conn| conns.get(&conn).map(|entry| (conn, entry)));
+        let full = fan_out(receivers, message, limits, stats);
         for conn in full {
             self.queue_full(conn, limits, stats);
         }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use wsgate::config::{AppConfig, Limits, PluginSource};
+use wsgate::config::Limits;
 use wsgate_tests::{
-    Client, TestGateway, app, plugins, replace_by_rename, until, with_custom_section,
+    Client, TestGateway, app, copied_app, plugins, replace_by_rename, until, with_custom_section,
 };
 
 async fn testbed() -> TestGateway {
@@ -96,17 +96,8 @@ async fn a_users_connections_all_get_send_user_and_close_user() {
 
 /// A copy of the testbed at a path of its own, served at `/t` and watched.
 async fn reloadable() -> (tempfile::TempDir, std::path::PathBuf, TestGateway) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("testbed.wasm");
-    std::fs::copy(plugins::TESTBED, &path).unwrap();
-    let gw = TestGateway::start(vec![AppConfig {
-        name: "t".into(),
-        route: "/t".into(),
-        plugin: PluginSource::File(path.clone()),
-        limits: Limits::default(),
-        static_files: None,
-    }])
-    .await;
+    let (dir, path, app) = copied_app(plugins::TESTBED, "t", "/t");
+    let gw = TestGateway::start(vec![app]).await;
     gw.gateway.watch_plugins().unwrap();
     (dir, path, gw)
 }

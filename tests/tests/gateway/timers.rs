@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use wsgate::config::{AppConfig, Limits, PluginSource};
 use wsgate_tests::{
-    Client, TestGateway, app, plugins, replace_by_rename, until, with_custom_section,
+    Client, TestGateway, app, copied_app, plugins, replace_by_rename, until, with_custom_section,
 };
 
 async fn testbed() -> TestGateway {
@@ -66,17 +65,8 @@ async fn a_repeating_timer_repeats_until_cancelled_and_a_key_set_again_replaces_
 
 #[tokio::test]
 async fn a_timer_survives_a_hot_reload() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("testbed.wasm");
-    std::fs::copy(plugins::TESTBED, &path).unwrap();
-    let gw = TestGateway::start(vec![AppConfig {
-        name: "t".into(),
-        route: "/t".into(),
-        plugin: PluginSource::File(path.clone()),
-        limits: Limits::default(),
-        static_files: None,
-    }])
-    .await;
+    let (_dir, path, app) = copied_app(plugins::TESTBED, "t", "/t");
+    let gw = TestGateway::start(vec![app]).await;
     gw.gateway.watch_plugins().unwrap();
     let mut a = gw.connect("/t").await;
     a.send_text("timer across 1500").await;
@@ -116,17 +106,8 @@ async fn tick(client: &mut Client) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_dashboard_ticks_with_a_rising_seq_also_across_a_reload() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dashboard.wasm");
-    std::fs::copy(plugins::DASHBOARD, &path).unwrap();
-    let gw = TestGateway::start(vec![AppConfig {
-        name: "dashboard".into(),
-        route: "/dashboard".into(),
-        plugin: PluginSource::File(path.clone()),
-        limits: Limits::default(),
-        static_files: None,
-    }])
-    .await;
+    let (_dir, path, app) = copied_app(plugins::DASHBOARD, "dashboard", "/dashboard");
+    let gw = TestGateway::start(vec![app]).await;
     gw.gateway.watch_plugins().unwrap();
     let mut a = gw.connect("/dashboard").await;
     a.send_text(r#"{"type":"interval","ms":100}"#).await;
