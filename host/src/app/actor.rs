@@ -117,8 +117,30 @@ impl Actor {
     fn run(mut self, mut inbox: mpsc::Receiver<Input>) {
         let span = tracing::info_span!("app", app = %self.log.app());
         let _entered = span.enter();
-        while let Some(input) = inbox.blocking_recv() {
-            self.handle(input);
+        // An input taken while gathering a batch, to handle after it.
+        let mut next: Option<Input> = None;
+        while let Some(input) = next.take().or_else(|| inbox.blocking_recv()) {
+            match input {
+                Input::Event(event @ (Event::Text { .. } | Event::Binary { .. }))
+                    if self.batch_limit() > 1 =>
+                {
+                    let mut batch = vec![event];
+                    while batch.len() < self.batch_limit() {
+                        match inbox.try_recv() {
+                            Ok(Input::Event(
+                                event @ (Event::Text { .. } | Event::Binary { .. }),
+                            )) => batch.push(event),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.messages(batch);
+                }
+                input => self.handle(input),
+            }
             self.report_overflows();
             self.fire_due();
             if let Some(orders) = self.control.take()
@@ -211,6 +233,92 @@ impl Actor {
             Input::Event(event) => self.event(&event),
             Input::Flush { conn, done } => self.registry.flushed(conn, done),
             Input::Wake => {}
+        }
+    }
+
+    /// How many waiting messages one call may carry: a 0.2 plugin takes up to
+    /// `max_batch_events`, within 1 s of `hook_timeout_ms` each; a 0.1.0 plugin (or
+    /// a failed app) one.
+    fn batch_limit(&self) -> usize {
+        if !self
+            .instance
+            .as_ref()
+            .is_some_and(PluginInstance::reads_host_state)
+        {
+            return 1;
+        }
+        let per_second =
+            Duration::from_secs(1).as_nanos() / self.limits.hook_timeout.as_nanos().max(1);
+        self.limits
+            .max_batch_events
+            .min(usize::try_from(per_second).unwrap_or(usize::MAX))
+            .max(1)
+    }
+
+    /// Messages that were waiting together, handed to the plugin in one call. All or
+    /// nothing: if the call traps (or answers with more than `max_commands` per
+    /// message), none of its commands run, and the messages are handed over again,
+    /// one per call, to a fresh instance, so that only the one that traps closes its
+    /// connection, and every other is handled once.
+    fn messages(&mut self, batch: Vec<Event>) {
+        let mut items = Vec::with_capacity(batch.len());
+        for event in batch {
+            let Some(conn) = event.conn() else { continue };
+            if self.registry.is_open(conn) {
+                let ctx = self.context(conn);
+                items.push((event, ctx));
+            }
+        }
+        if items.len() <= 1 {
+            for (event, ctx) in items {
+                self.run_hook(&event, ctx.as_ref());
+            }
+            return;
+        }
+        let Some(instance) = self.instance.as_mut() else {
+            return;
+        };
+        instance.lend(&mut self.registry.dir);
+        let clock = self.stats.clock();
+        let started = clock.raw();
+        self.stats.hook_started(started);
+        let answer = instance.handle_batch(&items);
+        instance.give_back(&mut self.registry.dir);
+        self.stats.hook_ended();
+        let took = clock.delta(started, clock.raw());
+        self.stats
+            .metrics
+            .hook_took("on-message", took.as_secs_f64());
+        match answer {
+            Ok(commands) if commands.len() <= self.limits.max_commands * items.len() => {
+                self.registry
+                    .execute(commands, &self.limits, &self.stats, &mut self.timers);
+            }
+            answer => {
+                // Not counted: the call that fails again, alone, is. The instance
+                // that saw the batch is replaced, as after a trap, so that no message
+                // is handled twice by one instance.
+                let why = answer.err().map_or_else(
+                    || "more commands than max_commands".to_owned(),
+                    |trap| trap.to_string(),
+                );
+                tracing::debug!(
+                    messages = items.len(),
+                    "a batch failed ({why}); handing its messages over one by one"
+                );
+                self.instance = None;
+                match self.fresh_instance() {
+                    Ok(fresh) => self.instance = Some(fresh),
+                    Err(e) => {
+                        tracing::error!("cannot start a fresh plugin instance: {e}");
+                        self.fail(self.limits.crash_loop.backoff);
+                        return;
+                    }
+                }
+                for (event, ctx) in items {
+                    self.run_hook(&event, ctx.as_ref());
+                }
+            }
         }
     }
 

@@ -372,6 +372,18 @@ mod tests {
                 "[limits]\nread_buffer_size = 16\n",
                 "`read_buffer_size` must be from 256 to 16777216 bytes, not 16",
             ),
+            (
+                "[limits]\nmax_batch_events = 0\n",
+                "`max_batch_events` must be from 1 to 1024, not 0",
+            ),
+            (
+                "[limits]\nmin_timer_ms = 0\n",
+                "`min_timer_ms` must be from 1 to 60000 ms, not 0",
+            ),
+            (
+                "[limits]\nmax_rooms_per_connection = 0\n",
+                "`max_rooms_per_connection` must be from 1",
+            ),
         ];
         for (limits, expected) in cases {
             let err = parse(&format!("{limits}{app}")).err().unwrap_or_default();

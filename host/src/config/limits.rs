@@ -108,6 +108,12 @@ pub struct Limits {
     /// `min_timer_ms`: the shortest timer delay and repeat; a shorter one is refused.
     /// Default 10 ms.
     pub min_timer: Duration,
+    /// `max_batch_events`: messages waiting for a 0.2 plugin handed over in one call
+    /// at most (also at most what fits in 1 s of `hook_timeout_ms` per message).
+    /// Default 1: one per call. Measured, batches bought no CPU per message (0.97×
+    /// at depth 16), and within a batch the host reads (`room-size`, an attachment)
+    /// do not yet show what the batch's earlier messages' commands change.
+    pub max_batch_events: usize,
 }
 
 impl Default for Limits {
@@ -136,6 +142,7 @@ impl Default for Limits {
             max_attachment_bytes: 16 << 10,
             max_timers: 10_000,
             min_timer: Duration::from_millis(10),
+            max_batch_events: 1,
         }
     }
 }
@@ -200,6 +207,7 @@ pub(crate) struct RawLimits {
     max_attachment_bytes: Option<Spanned<Size>>,
     max_timers: Option<Spanned<u64>>,
     min_timer_ms: Option<Spanned<u64>>,
+    max_batch_events: Option<Spanned<u64>>,
 }
 
 /// The app's value of a key if set, else the global one, with its place in the file.
@@ -328,6 +336,9 @@ pub(crate) fn resolve(
     }
     if let Some(v) = both!(app, global, min_timer_ms) {
         limits.min_timer = Duration::from_millis(ranged(loc, "min_timer_ms", v, 1, 60_000, " ms")?);
+    }
+    if let Some(v) = both!(app, global, max_batch_events) {
+        limits.max_batch_events = ranged(loc, "max_batch_events", v, 1, 1024, "")? as usize;
     }
     Ok(limits)
 }

@@ -32,6 +32,8 @@ pub(crate) const MAX_RANDOM_BYTES: u64 = 1 << 20;
 pub(crate) struct Budget {
     started: quanta::Instant,
     timeout: Duration,
+    /// How many events the running call carries (its budget is one timeout each).
+    events: u32,
 }
 
 impl Budget {
@@ -40,12 +42,14 @@ impl Budget {
         Self {
             started: quanta::Instant::now(),
             timeout,
+            events: 1,
         }
     }
 
-    /// Starts the next hook call's budget now.
-    pub(crate) fn restart(&mut self) {
+    /// Starts the next hook call's budget now, for a call carrying `events` events.
+    pub(crate) fn restart(&mut self, events: u32) {
         self.started = quanta::Instant::now();
+        self.events = events.max(1);
     }
 
     /// Sets how long a hook may take from the next call on.
@@ -55,7 +59,7 @@ impl Budget {
 
     /// What is left of the budget now.
     fn remaining(&self) -> Duration {
-        self.timeout
+        (self.timeout * self.events)
             .saturating_sub(quanta::Instant::now().duration_since(self.started))
     }
 }

@@ -161,8 +161,44 @@ impl PluginInstance {
 
     /// Starts a hook call's deadline and budget.
     fn start_call(&mut self) {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        self.store.data_mut().budget.restart();
+        self.start_batch(1);
+    }
+
+    /// Starts the deadline and budget of a call carrying `events` events: one
+    /// `hook_timeout_ms` each.
+    fn start_batch(&mut self, events: u32) {
+        let ticks = self.deadline_ticks.saturating_mul(u64::from(events.max(1)));
+        self.store.set_epoch_deadline(ticks);
+        self.store.data_mut().budget.restart(events);
+    }
+
+    /// Hands a 0.2 plugin several messages in one `handle` call (with their
+    /// connections' contexts), under one `hook_timeout_ms` per message; the commands
+    /// come back in order, as if each had been handed over alone. A 0.1.0 plugin
+    /// gets them one per call (and a trap in any ends the batch).
+    pub(crate) fn handle_batch(
+        &mut self,
+        events: &[(Event, Option<ConnContext>)],
+    ) -> Result<Commands, HookTrap> {
+        if matches!(self.plugin, Bound::V0_1(_)) {
+            let mut all = Vec::new();
+            for (event, ctx) in events {
+                all.extend(self.handle(event, ctx.as_ref())?);
+            }
+            return Ok(Commands::Converted(all.into_iter()));
+        }
+        let lowered: Vec<_> = events
+            .iter()
+            .map(|(e, ctx)| convert::v0_2::event(e, ctx.as_ref()))
+            .collect();
+        self.start_batch(u32::try_from(events.len()).unwrap_or(u32::MAX));
+        let Bound::V0_2(p) = &self.plugin else {
+            return Ok(Commands::Converted(Vec::new().into_iter()));
+        };
+        p.wsgate_plugin_handler()
+            .call_handle(&mut self.store, &lowered)
+            .map(|c| Commands::V0_2(c.into_iter()))
+            .map_err(|e| trap("on-message", &e))
     }
 
     /// Whether the plugin reads host state (contract 0.2: `room-size`, …): then the

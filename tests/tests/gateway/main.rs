@@ -9,6 +9,7 @@
 )]
 
 mod accept;
+mod batches;
 mod chat;
 mod close;
 mod echo;

@@ -18,6 +18,8 @@ pub(crate) enum Commands {
     V0_1(std::vec::IntoIter<bindings::v0_1::types::Command>),
     /// From a 0.2.0 plugin.
     V0_2(std::vec::IntoIter<bindings::v0_2::types::Command>),
+    /// Converted already (several 0.1.0 calls).
+    Converted(std::vec::IntoIter<Command>),
 }
 
 impl Iterator for Commands {
@@ -27,6 +29,7 @@ impl Iterator for Commands {
         match self {
             Self::V0_1(c) => c.next().map(Command::from),
             Self::V0_2(c) => c.next().map(Command::from),
+            Self::Converted(c) => c.next(),
         }
     }
 
@@ -34,6 +37,7 @@ impl Iterator for Commands {
         match self {
             Self::V0_1(c) => c.size_hint(),
             Self::V0_2(c) => c.size_hint(),
+            Self::Converted(c) => c.size_hint(),
         }
     }
 }
