@@ -1,0 +1,245 @@
+//! The actor of one app: a thread that owns the plugin instance and the app's
+//! connections, and handles the app's events one at a time, in the order they came.
+//! It is the single ordering point for events, hot reloads and recoveries.
+//!
+//! It runs on its own OS thread, not on the async runtime: hooks are synchronous calls
+//! into WebAssembly, and a slow one (up to its deadline) must not stall the sockets.
+//!
+//! A trap ends the instance only: the connection whose event caused it is closed with
+//! 1011, a fresh instance takes over, every other connection stays. Too many traps in
+//! a row trip the crash-loop breaker: the app fails (handshakes get 503, connections
+//! are closed with 1011) and retries after a backoff.
+//!
+//! - `hooks`: each input as a hook call (the connection's context, the directory
+//!   lent to the store), batches, due timers, what an answer does.
+//! - `recovery`: the breaker, fresh instances, the failed state, hot reloads.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+mod hooks;
+mod recovery;
+#[cfg(test)]
+#[cfg(feature = "demo")]
+mod tests;
+
+use super::breaker::Breaker;
+use super::control::{Control, Orders};
+use super::registry::Registry;
+use super::stats::AppStats;
+use super::timers::{Alarm, Timers};
+use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Input};
+use crate::close::SHUTDOWN;
+use crate::config::Limits;
+use crate::model::{AcceptDecision, Event};
+use crate::plugin::instance::InstanceLimits;
+use crate::plugin::output::PluginLog;
+use crate::plugin::{LoadedPlugin, PluginError, PluginInstance};
+
+/// How long an actor may take to finish at shutdown (queued events, then `on-close`
+/// for every connection left).
+const FINISH_TIME: Duration = Duration::from_millis(500);
+
+/// How a hook call went, for a timer's retry.
+#[derive(Debug, PartialEq, Eq)]
+enum Ran {
+    /// Its commands ran.
+    Done,
+    /// It trapped (or misbehaved): a fresh instance takes over.
+    Trapped,
+    /// The app is failed: nothing was called.
+    NoInstance,
+}
+
+/// One app's actor.
+struct Actor {
+    plugin: LoadedPlugin,
+    limits: Limits,
+    log: Arc<PluginLog>,
+    /// `None` while the app is failed (breaker tripped) or could not get an instance.
+    instance: Option<PluginInstance>,
+    registry: Registry,
+    stats: Arc<AppStats>,
+    breaker: Breaker,
+    /// The pause before the last scheduled retry.
+    pause: Duration,
+    /// Orders that do not wait on the queue (see `control`).
+    control: Arc<Control>,
+    /// The app's timers and the retry deadline.
+    timers: Timers,
+    /// Wakes the actor at its earliest deadline.
+    alarm: Alarm,
+}
+
+/// Starts the actor of app `name` on its own thread and returns its handle.
+///
+/// # Errors
+/// The first instance cannot be made (the plugin's start-up traps), or the OS refuses
+/// a thread.
+pub(crate) fn spawn(
+    name: &str,
+    plugin: LoadedPlugin,
+    limits: Limits,
+    stats: Arc<AppStats>,
+) -> Result<AppHandle, PluginError> {
+    let name: Arc<str> = name.into();
+    let log = PluginLog::new(name.clone(), stats.metrics.log.clone());
+    let instance = PluginInstance::new(&plugin, log.clone(), InstanceLimits::from(&limits))?;
+    let (events, inbox) = mpsc::channel(EVENT_QUEUE);
+    let control = Arc::new(Control::default());
+    stats.set_plugin_hash(plugin.hash);
+    let actor = Actor {
+        plugin,
+        limits,
+        log,
+        instance: Some(instance),
+        registry: Registry::default(),
+        stats: stats.clone(),
+        breaker: Breaker::default(),
+        pause: limits.crash_loop.backoff,
+        control: control.clone(),
+        timers: Timers::default(),
+        alarm: Alarm::start(events.downgrade()),
+    };
+    std::thread::Builder::new()
+        .name(format!("wsgate-app-{name}"))
+        .spawn(move || {
+            super::sched::batch_class_for_this_thread();
+            actor.run(inbox);
+        })
+        .map_err(|e| PluginError::Instantiate(format!("cannot start the app's thread: {e}")))?;
+    Ok(AppHandle {
+        name,
+        limits,
+        stats,
+        admission: Arc::default(),
+        control,
+        events,
+    })
+}
+
+impl Actor {
+    fn run(mut self, mut inbox: mpsc::Receiver<Input>) {
+        let span = tracing::info_span!("app", app = %self.log.app());
+        let _entered = span.enter();
+        // An input taken while gathering a batch, to handle after it.
+        let mut next: Option<Input> = None;
+        while let Some(input) = next.take().or_else(|| inbox.blocking_recv()) {
+            match input {
+                Input::Event(event @ (Event::Text { .. } | Event::Binary { .. }))
+                    if self.batch_limit() > 1 =>
+                {
+                    let mut batch = vec![event];
+                    while batch.len() < self.batch_limit() {
+                        match inbox.try_recv() {
+                            Ok(Input::Event(
+                                event @ (Event::Text { .. } | Event::Binary { .. }),
+                            )) => batch.push(event),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.messages(batch);
+                }
+                input => self.handle(input),
+            }
+            self.report_overflows();
+            self.fire_due();
+            if let Some(orders) = self.control.take()
+                && let Some(done) = self.carry_out(orders)
+            {
+                self.finish(&mut inbox);
+                let _ = done.send(());
+                break;
+            }
+            self.stats.set_connections(self.registry.len());
+        }
+        tracing::debug!("app stopped");
+    }
+
+    /// Carries out the orders given since the last input; returns the shutdown's
+    /// answer channel when one of them is to finish.
+    fn carry_out(&mut self, orders: Orders) -> Option<tokio::sync::oneshot::Sender<()>> {
+        let Orders {
+            reload,
+            limits,
+            close_all,
+            finish,
+        } = orders;
+        if let Some(limits) = limits {
+            self.limits = limits;
+            if let Some(instance) = self.instance.as_mut() {
+                instance.set_limits(InstanceLimits::from(&limits));
+            }
+        }
+        if let Some(reload) = reload {
+            self.reload(reload);
+        }
+        if let Some(close) = close_all {
+            self.registry.close_all(close.code(), close.reason);
+        }
+        finish
+    }
+
+    /// Shutdown: handles what is already queued (within [`FINISH_TIME`]), then runs
+    /// `on-close` (1001) for every connection that has not closed yet, so that each
+    /// one the plugin saw connect is seen leaving. What those hooks send to other
+    /// connections goes nowhere: they are closing too.
+    fn finish(&mut self, inbox: &mut mpsc::Receiver<Input>) {
+        let until = Instant::now() + FINISH_TIME;
+        while Instant::now() < until
+            && let Ok(input) = inbox.try_recv()
+        {
+            self.handle(input);
+        }
+        for conn in self.registry.ids() {
+            if Instant::now() >= until {
+                tracing::warn!("shutdown: no time left to run on-close for every connection");
+                break;
+            }
+            self.close_event(conn, SHUTDOWN.code(), SHUTDOWN.reason);
+        }
+        self.stats.set_connections(self.registry.len());
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Accept {
+                conn,
+                request,
+                reply,
+            } => {
+                let outcome =
+                    match self.call(Some(conn), "on-accept", |p| p.on_accept(conn, request)) {
+                        Some(AcceptDecision::Allow {
+                            subprotocol,
+                            user,
+                            attachment,
+                            rooms,
+                        }) => AcceptOutcome::Allow {
+                            subprotocol,
+                            user,
+                            attachment,
+                            rooms,
+                        },
+                        Some(AcceptDecision::Deny { status, reason }) => {
+                            AcceptOutcome::Deny { status, reason }
+                        }
+                        None if self.instance.is_none() => AcceptOutcome::Failing,
+                        None => AcceptOutcome::Trapped,
+                    };
+                // The client may have gone while the plugin decided.
+                let _ = reply.send(outcome);
+            }
+            Input::Connect(joining) => self.connect(*joining),
+            Input::Event(event) => self.event(&event),
+            Input::Flush { conn, done } => self.registry.flushed(conn, done),
+            Input::Wake => {}
+        }
+    }
+}
