@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and starts the gateway with its built-in demo: the chat page at
 # http://localhost:8000/ (the chat plugin at ws://localhost:8000/ws), the echo plugin
-# at ws://localhost:8000/echo and the relay plugin at ws://localhost:8000/relay.
+# at ws://localhost:8000/echo, the relay plugin at ws://localhost:8000/relay and the
+# dashboard (a tick a second) at ws://localhost:8000/dashboard.
 # Needs only Rust (rustup). The first build takes a few minutes (wasmtime).
 # Extra arguments go to `wsgate serve` (for example `--listen 0.0.0.0:8000`).
 set -euo pipefail
