@@ -45,9 +45,23 @@ enum Incoming {
     Interval { ms: u64 },
 }
 
+/// What the dashboard sends, in this key order.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Outgoing<'a> {
+    Tick { seq: u64, connections: u32 },
+    Error { message: &'a str },
+}
+
+impl Outgoing<'_> {
+    fn to_json(&self) -> String {
+        // Plain numbers and strings: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 fn error(conn: &Conn, message: &str) -> Vec<Command> {
-    let json = serde_json::json!({"type": "error", "message": message});
-    vec![Command::send(conn, json.to_string())]
+    vec![Command::send(conn, Outgoing::Error { message }.to_json())]
 }
 
 impl Plugin for Dashboard {
@@ -87,8 +101,11 @@ impl Plugin for Dashboard {
             return vec![Command::cancel_timer(TIMER)];
         }
         self.seq += 1;
-        let tick = serde_json::json!({"type": "tick", "seq": self.seq, "connections": connections});
-        vec![Command::publish(ROOM, tick.to_string())]
+        let tick = Outgoing::Tick {
+            seq: self.seq,
+            connections,
+        };
+        vec![Command::publish(ROOM, tick.to_json())]
     }
 }
 
@@ -140,11 +157,15 @@ mod tests {
             testing::apply(&d.on_connect(Conn::new(id)));
         }
         for seq in 1..=3 {
-            let tick = published(&d.on_timer(TIMER.into(), Vec::new()));
+            let out = d.on_timer(TIMER.into(), Vec::new());
             assert_eq!(
-                tick,
-                serde_json::json!({"type": "tick", "seq": seq, "connections": 2})
+                out,
+                [Command::publish(
+                    ROOM,
+                    format!(r#"{{"type":"tick","seq":{seq},"connections":2}}"#)
+                )]
             );
+            assert_eq!(published(&out)["seq"], seq);
         }
         // The counter is the state a reload hands over.
         let mut next = Dashboard::default();
