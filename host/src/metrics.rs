@@ -63,6 +63,14 @@ pub(crate) struct Metrics {
     pub(crate) timers_set: Family<AppLabel, Counter>,
     pub(crate) timers_fired: Family<AppLabel, Counter>,
     pub(crate) commands_refused: Family<AppLabel, Counter>,
+    pub(crate) api_requests: Family<ApiLabels, Counter>,
+}
+
+/// `endpoint` and `status` of a server API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ApiLabels {
+    endpoint: &'static str,
+    status: u16,
 }
 
 impl Default for Metrics {
@@ -172,6 +180,12 @@ impl Default for Metrics {
             "Plugin commands refused for a limit (rooms, attachments, timers)",
             Family::clone(&commands_refused),
         );
+        let api_requests = Family::default();
+        registry.register(
+            "api_requests",
+            "Server API requests by endpoint and status",
+            Family::clone(&api_requests),
+        );
         Self {
             registry,
             connections_open,
@@ -192,11 +206,19 @@ impl Default for Metrics {
             timers_set,
             timers_fired,
             commands_refused,
+            api_requests,
         }
     }
 }
 
 impl Metrics {
+    /// Counts a server API request.
+    pub(crate) fn api_request(&self, endpoint: &'static str, status: u16) {
+        self.api_requests
+            .get_or_create(&ApiLabels { endpoint, status })
+            .inc();
+    }
+
     /// Every metric in the Prometheus text format.
     pub(crate) fn render(&self) -> String {
         let mut text = String::new();

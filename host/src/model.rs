@@ -154,10 +154,6 @@ pub(crate) enum Event {
         data: Bytes,
     },
     /// A backend sent the app something (server API; contract 0.2).
-    #[expect(
-        dead_code,
-        reason = "the server API hands these over; the contract has them now"
-    )]
     Backend {
         /// The name the backend gave.
         name: String,

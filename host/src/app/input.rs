@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::Outbox;
 use crate::directory::{Handshake, Member};
-use crate::model::{ConnId, Event, Request};
+use crate::model::{ConnId, ConnectionInfo, Event, Payload, Request};
 use crate::plugin::LoadedPlugin;
 
 /// One message to an app's actor.
@@ -34,6 +34,68 @@ pub(crate) enum Input {
     /// Look at the orders (`control`) and the deadlines (`timers`): one is due or
     /// was given while the actor was idle.
     Wake,
+    /// A server API call, run in the app's event order.
+    Api {
+        call: ApiCall,
+        reply: oneshot::Sender<ApiAnswer>,
+    },
+}
+
+/// What a backend asks of an app through the server API.
+#[derive(Debug)]
+pub(crate) enum ApiCall {
+    /// Publish to a room.
+    Publish {
+        room: String,
+        payload: Payload,
+        except: Vec<ConnId>,
+    },
+    /// Send to every connection of the app.
+    Broadcast {
+        payload: Payload,
+        except: Vec<ConnId>,
+    },
+    /// Send to one connection.
+    Send { conn: ConnId, payload: Payload },
+    /// Close one connection.
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+    /// What the host knows of a connection.
+    Info { conn: ConnId },
+    /// Send to every connection of a user.
+    SendUser { user: String, payload: Payload },
+    /// Close every connection of a user.
+    CloseUser {
+        user: String,
+        code: u16,
+        reason: String,
+    },
+    /// How many connections a room has.
+    RoomSize { room: String },
+    /// Hand the plugin a `backend` event.
+    Event { name: String, payload: Bytes },
+}
+
+/// The app's answer to an API call.
+#[derive(Debug)]
+pub(crate) enum ApiAnswer {
+    /// Done.
+    Done,
+    /// Handed to the plugin.
+    Accepted,
+    /// No such connection or user (named).
+    NotFound(&'static str),
+    /// A room name outside 1 to `max_room_name_bytes` bytes.
+    BadRoom,
+    /// What the host knows of a connection, and its rooms.
+    Info(Box<ConnectionInfo>, Vec<String>),
+    /// A room's size.
+    Size(usize),
+    /// The app is failed (its breaker tripped).
+    Failing,
 }
 
 /// A connection that completed its handshake, for the registry.

@@ -38,7 +38,7 @@ use crate::model::{ConnId, Request};
 use crate::plugin::LoadedPlugin;
 use admission::Admission;
 use control::{Control, Orders};
-pub(crate) use input::{AcceptOutcome, Input, Joining, Reload, Welcome};
+pub(crate) use input::{AcceptOutcome, ApiAnswer, ApiCall, Input, Joining, Reload, Welcome};
 pub(crate) use outbox::{Outbound, Outbox};
 use stats::AppStats;
 
@@ -128,6 +128,13 @@ impl AppHandle {
         let (done, finished) = oneshot::channel();
         self.order(|o| o.finish = Some(done));
         finished
+    }
+
+    /// Runs a server API call in the app's event order and returns the app's answer.
+    pub(crate) async fn api(&self, call: ApiCall) -> Result<ApiAnswer, AppGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Input::Api { call, reply }).await?;
+        answer.await.map_err(|_| AppGone)
     }
 
     /// Inputs waiting in the actor's queue.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::limits::{self, RawLimits, Size};
-use super::server::{self, RawServer, RawTls};
+use super::server::{self, RawApi, RawServer, RawTls};
 use super::{
     AppConfig, Config, ConfigError, DEFAULT_LISTEN, PluginSource, RESERVED_PATHS, StaticSource,
 };
@@ -24,6 +24,7 @@ struct RawConfig {
     tls: Option<Spanned<RawTls>>,
     admin_listen: Option<Spanned<String>>,
     cache_dir: Option<Spanned<String>>,
+    api: Option<Spanned<RawApi>>,
     limits: Option<RawLimits>,
     #[serde(default)]
     app: Vec<Spanned<RawApp>>,
@@ -126,6 +127,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             tls: raw.tls.as_ref(),
             admin_listen: raw.admin_listen.as_ref(),
             cache_dir: raw.cache_dir.as_ref(),
+            api: raw.api.as_ref(),
         },
         base,
     )?;
@@ -198,7 +200,7 @@ fn validate_app(
             ),
         ));
     }
-    if RESERVED_PATHS.contains(&route.as_str()) {
+    if RESERVED_PATHS.contains(&route.as_str()) || route.starts_with("/api/v1/") {
         return Err(loc.at(
             &app.route,
             format!("`route` {route:?} is reserved for the gateway's own endpoint"),
@@ -435,6 +437,45 @@ mod tests {
         ] {
             let err = parse(&format!("{bad}{ONE_APP}")).err().unwrap_or_default();
             assert!(err.contains(expected), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_api_takes_a_token_or_a_token_file_and_refuses_a_weak_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("t.token"), "from-a-file-0123456789\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config_path = dir.path().join("gw.toml");
+        let parse_at = |text: &str| Config::parse(text, &config_path).map_err(|e| e.to_string());
+        let with = |api: &str| format!("{api}\n{ONE_APP}");
+        let config =
+            parse_at(&with("[api]\ntoken_file = \"t.token\"\n")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.server.api.map(|a| a.token),
+            Some("from-a-file-0123456789".to_owned())
+        );
+        let config = parse_at(&with("[api]\ntoken = \"inline-token-0123456789\"\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.server.api.is_some());
+        assert!(
+            parse_at(ONE_APP)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .server
+                .api
+                .is_none()
+        );
+        for (api, expected) in [
+            ("[api]\n", "exactly one of `token` and `token_file`"),
+            (
+                "[api]\ntoken = \"a-b-c-d-e-f-g-h-i\"\ntoken_file = \"t.token\"\n",
+                "exactly one",
+            ),
+            ("[api]\ntoken = \"short\"\n", "at least 16 characters"),
+            ("[api]\ntoken_file = \"missing.token\"\n", "cannot read"),
+            ("[api]\ntokn = \"x\"\n", "unknown field `tokn`"),
+        ] {
+            let err = parse_at(&with(api)).err().unwrap_or_default();
+            assert!(err.contains(expected), "{api:?}: {err}");
         }
     }
 

@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use limits::{CrashLoop, Limits, MAX_BACKOFF, SlowConsumer};
-pub use server::{ServerSettings, TlsFiles};
+pub use server::{ApiSettings, ServerSettings, TlsFiles};
 
 /// The address served when neither the config nor `--listen` names one.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(

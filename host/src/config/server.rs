@@ -7,6 +7,9 @@
 //! drain_timeout_ms = 10000         # shutdown waits this long for closing handshakes
 //! tls = { cert = "cert.pem", key = "key.pem" }   # serve wss:// (and https://)
 //! cache_dir = "/var/cache/wsgate"  # compiled plugins; "" turns the cache off
+//!
+//! [api]                            # the server API, off unless a token is set
+//! token_file = "api.token"         # or token = "…" (a file keeps it out of the config)
 //! ```
 
 use std::path::PathBuf;
@@ -50,6 +53,23 @@ pub struct ServerSettings {
     /// plugin's bytes and the engine's settings). Default `$XDG_CACHE_HOME/wsgate`,
     /// else `$HOME/.cache/wsgate`; `""` (or no home) turns it off.
     pub cache_dir: Option<PathBuf>,
+    /// `[api]`: the server API (`/api/v1`, on `admin_listen` when set, else on the
+    /// main port), for backends. Default: off.
+    pub api: Option<ApiSettings>,
+}
+
+/// The server API's settings (`[api]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// The bearer token requests must carry (`token`, or the content of
+    /// `token_file` without surrounding whitespace). Never logged.
+    pub token: String,
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings").finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerSettings {
@@ -61,6 +81,7 @@ impl Default for ServerSettings {
             tls: None,
             admin_listen: None,
             cache_dir: default_cache_dir(),
+            api: None,
         }
     }
 }
@@ -93,6 +114,15 @@ pub(crate) struct RawServer<'a> {
     pub(crate) tls: Option<&'a Spanned<RawTls>>,
     pub(crate) admin_listen: Option<&'a Spanned<String>>,
     pub(crate) cache_dir: Option<&'a Spanned<String>>,
+    pub(crate) api: Option<&'a Spanned<RawApi>>,
+}
+
+/// The `[api]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    token: Option<String>,
+    token_file: Option<String>,
 }
 
 /// A duration in ms of `key`, from 1 to `max`.
@@ -146,6 +176,31 @@ pub(crate) fn resolve(
                 format!("`admin_listen` must be an IP address and port such as \"127.0.0.1:9000\", not {text:?}"),
             )
         })?);
+    }
+    if let Some(api) = raw.api {
+        let token = match (&api.get_ref().token, &api.get_ref().token_file) {
+            (Some(token), None) => token.clone(),
+            (None, Some(file)) => {
+                let path = base.join(file);
+                std::fs::read_to_string(&path).map_err(|e| {
+                    loc.at(
+                        api,
+                        format!("`api.token_file`: cannot read {}: {e}", path.display()),
+                    )
+                })?
+            }
+            _ => {
+                return Err(loc.at(api, "`[api]` needs exactly one of `token` and `token_file`"));
+            }
+        };
+        let token = token.trim().to_owned();
+        if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(loc.at(
+                api,
+                "the API token must be at least 16 characters, without spaces",
+            ));
+        }
+        settings.api = Some(ApiSettings { token });
     }
     if let Some(dir) = raw.cache_dir {
         let dir = dir.get_ref().trim();

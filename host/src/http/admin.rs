@@ -71,5 +71,11 @@ pub(crate) async fn handle_admin(
     req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Body>, Infallible> {
-    Ok(admin_endpoint(&req, &shared).unwrap_or_else(|| text(StatusCode::NOT_FOUND, "not found\n")))
+    if let Some(response) = admin_endpoint(&req, &shared) {
+        return Ok(response);
+    }
+    if req.uri().path().starts_with(super::api::PREFIX) {
+        return Ok(super::api::handle(req, shared).await);
+    }
+    Ok(text(StatusCode::NOT_FOUND, "not found\n"))
 }

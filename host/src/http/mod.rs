@@ -3,10 +3,12 @@
 //!
 //! - `handshake`: checking the upgrade request (RFC 6455 §4.2.1), what `on-accept` sees.
 //! - `admin`: `/healthz`, `/readyz`, `/metrics`.
+//! - `api`: the server API for backends (`/api/v1`).
 //! - `static_files`: an app's static files at the root (the demo's chat page).
 //! - `response`: the body type and the answers the gateway writes itself.
 
 mod admin;
+mod api;
 mod handshake;
 mod response;
 mod static_files;
@@ -56,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) apps: Apps,
     /// The gateway's endpoints are on `admin_listen`, not on the main port.
     pub(crate) admin_separate: bool,
+    /// The server API's settings, when it is on.
+    pub(crate) api: Option<crate::config::ApiSettings>,
     pub(crate) next_conn: AtomicU64,
     pub(crate) connections: TaskTracker,
 }
@@ -66,10 +70,13 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
-    if !shared.admin_separate
-        && let Some(response) = admin_endpoint(&req, &shared)
-    {
-        return Ok(response);
+    if !shared.admin_separate {
+        if let Some(response) = admin_endpoint(&req, &shared) {
+            return Ok(response);
+        }
+        if req.uri().path().starts_with(api::PREFIX) {
+            return Ok(api::handle(req, shared).await);
+        }
     }
     let Some(app) = shared.apps.route(req.uri().path()) else {
         let head = req.method() == Method::HEAD;

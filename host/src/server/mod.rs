@@ -84,6 +84,7 @@ impl Gateway {
         let shared = Arc::new(Shared {
             apps,
             admin_separate: config.server.admin_listen.is_some(),
+            api: config.server.api.clone(),
             next_conn: AtomicU64::new(1),
             connections: TaskTracker::new(),
         });

@@ -30,7 +30,8 @@
 //! State (`snapshot`/`restore`): the hook log, as JSON. `restore` refuses state that
 //! is not a testbed's (for example the chat's).
 //!
-//! Binary messages are broadcast to every other connection. Every `on-close` is also
+//! A backend event (server API) is broadcast as `backend NAME PAYLOAD`. Binary
+//! messages are broadcast to every other connection. Every `on-close` is also
 //! logged, as `testbed on-close CONN CODE` (the command-line tests read it).
 
 use std::collections::HashMap;
@@ -224,6 +225,11 @@ impl Plugin for Testbed {
         }
         let to = ConnectionId(data.parse().unwrap_or(0));
         vec![Command::send(to, format!("timer {key}"))]
+    }
+
+    fn on_backend(&mut self, name: String, payload: Vec<u8>) -> Vec<Command> {
+        let payload = String::from_utf8_lossy(&payload);
+        vec![Command::broadcast(format!("backend {name} {payload}"))]
     }
 
     fn snapshot(&self) -> Vec<u8> {

@@ -9,6 +9,7 @@
 )]
 
 mod accept;
+mod api;
 mod batches;
 mod chat;
 mod close;

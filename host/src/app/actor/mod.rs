@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+mod api;
 mod hooks;
 mod recovery;
 #[cfg(test)]
@@ -240,6 +241,10 @@ impl Actor {
             Input::Event(event) => self.event(&event),
             Input::Flush { conn, done } => self.registry.flushed(conn, done),
             Input::Wake => {}
+            Input::Api { call, reply } => {
+                let answer = self.api(call);
+                let _ = reply.send(answer);
+            }
         }
     }
 }
