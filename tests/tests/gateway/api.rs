@@ -3,20 +3,15 @@
 //! bodies bounded, every error a JSON `{"error": …}` with its status.
 
 use wsgate::Config;
-use wsgate::config::{ApiSettings, Limits, ServerSettings};
+use wsgate::config::{ApiSettings, AppConfig, Limits, ServerSettings};
 use wsgate_tests::{Client, TestGateway, app, plugins, raw_http, status_of, until};
 
 const TOKEN: &str = "a-token-of-sixteen-or-more";
 
-async fn gateway() -> TestGateway {
-    let mut t = app("t", "/t", plugins::TESTBED);
-    t.limits = Limits {
-        max_message_size: 1024,
-        max_frame_size: 1024,
-        ..Limits::default()
-    };
+/// A gateway serving `apps`, with the server API on.
+async fn with_api(apps: Vec<AppConfig>) -> TestGateway {
     TestGateway::start_with(Config {
-        apps: vec![t],
+        apps,
         server: ServerSettings {
             api: Some(ApiSettings {
                 token: TOKEN.into(),
@@ -26,6 +21,17 @@ async fn gateway() -> TestGateway {
         ..Config::default()
     })
     .await
+}
+
+/// The testbed at `/t`, with 1 KiB messages at most.
+async fn gateway() -> TestGateway {
+    let mut t = app("t", "/t", plugins::TESTBED);
+    t.limits = Limits {
+        max_message_size: 1024,
+        max_frame_size: 1024,
+        ..Limits::default()
+    };
+    with_api(vec![t]).await
 }
 
 /// `METHOD path` with `body`, authorized with `token` (none if `None`); the status
@@ -269,17 +275,7 @@ async fn a_failed_app_is_503_and_requests_are_counted() {
     let mut h = app("h", "/h", plugins::HOSTILE);
     h.limits.crash_loop.traps = 1;
     h.limits.crash_loop.backoff = std::time::Duration::from_secs(30);
-    let gw = TestGateway::start_with(Config {
-        apps: vec![h],
-        server: ServerSettings {
-            api: Some(ApiSettings {
-                token: TOKEN.into(),
-            }),
-            ..ServerSettings::default()
-        },
-        ..Config::default()
-    })
-    .await;
+    let gw = with_api(vec![h]).await;
     let mut c = gw.connect("/h").await;
     c.send_text("panic").await;
     until("the app to fail", || {
