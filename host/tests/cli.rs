@@ -522,7 +522,7 @@ async fn sigterm_runs_every_on_close_and_exits_in_time_while_a_hook_sleeps() {
     ])
     .await;
     // A client that answers the close frame, one that never does, and a hook that
-    // sleeps for a minute (within its own deadline).
+    // sleeps for 50 s (within its own deadline of a minute).
     let (mut polite, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/t"))
         .await
         .unwrap();
@@ -534,7 +534,7 @@ async fn sigterm_runs_every_on_close_and_exits_in_time_while_a_hook_sleeps() {
     let (mut sleeper, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/h"))
         .await
         .unwrap();
-    sleeper.send(Message::text("sleep 60000")).await.unwrap();
+    sleeper.send(Message::text("sleep 50000")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let pid = child.id().unwrap().to_string();
@@ -546,7 +546,7 @@ async fn sigterm_runs_every_on_close_and_exits_in_time_while_a_hook_sleeps() {
             .success()
     );
     // Drain 1 s, then at most 0.5 s for the apps' last hooks and 0.25 s for the
-    // runtime: far inside this bound, and far from the sleeping hook's minute.
+    // runtime: far inside this bound, and far from the sleeping hook's 50 s.
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("wsgate did not exit in time")

@@ -3,13 +3,14 @@
 //! The epoch deadline interrupts WebAssembly code, not a host call: a plugin that
 //! sleeps (Rust's `std::thread::sleep` is WASI `monotonic-clock.subscribe-duration`
 //! then `pollable.block`) would hold its app's actor for as long as it asks. So the
-//! gateway answers the two clock subscriptions itself: a wait is cut at the end of
-//! the hook's budget (`hook_timeout_ms` from the call's start), after which the first
-//! WebAssembly instruction the guest runs meets the passed epoch deadline and traps;
-//! a subscription made once the budget is spent traps at once. Either way the hook
-//! ends within `hook_timeout_ms` plus one epoch tick (5 ms) and the scheduler's
-//! latency. Every other WASI import either returns at once here (no files, sockets,
-//! stdin) or is bounded in size (`get-random-bytes`, [`MAX_RANDOM_BYTES`]).
+//! gateway answers the two clock subscriptions itself, against the hook's budget
+//! (`hook_timeout_ms` from the call's start): a wait that ends within it runs; one
+//! that would end past it traps at once ("the hook would wait past its time limit"),
+//! so the hook never waits longer than its deadline. (Cutting the wait at the deadline
+//! instead left it to the epoch to trap the guest afterwards, which a hook that
+//! returned right after its wait could beat.) Every other WASI import either returns
+//! at once here (no files, sockets, stdin) or is bounded in size
+//! (`get-random-bytes`, [`MAX_RANDOM_BYTES`]).
 
 use std::time::Duration;
 
@@ -66,10 +67,10 @@ impl Budget {
 
 /// The budget is spent and the guest asks to wait: the hook traps with this.
 #[derive(Debug, thiserror::Error)]
-#[error("the hook waited past its time limit (hook_timeout_ms) in a WASI clock wait")]
+#[error("the hook would wait past its time limit (hook_timeout_ms) in a WASI clock wait")]
 struct Overrun;
 
-/// A clock wait cut at the end of the hook's budget.
+/// A clock wait within the hook's budget.
 struct Wait {
     until: tokio::time::Instant,
 }
@@ -81,25 +82,24 @@ impl Pollable for Wait {
     }
 }
 
-/// A pollable that becomes ready after `wanted`, or at the end of the budget,
-/// whichever comes first; a trap when the budget is already spent.
+/// A pollable that becomes ready after `wanted`; a trap when that is past the end of
+/// the hook's budget.
 fn wait(
     mut store: StoreContextMut<'_, StoreState>,
     wanted: Duration,
 ) -> wasmtime::Result<Resource<DynPollable>> {
     let state = store.data_mut();
-    let remaining = state.budget.remaining();
-    if remaining.is_zero() && !wanted.is_zero() {
+    if wanted > state.budget.remaining() {
         return Err(Overrun.into());
     }
-    let until = tokio::time::Instant::now() + wanted.min(remaining);
+    let until = tokio::time::Instant::now() + wanted;
     let table = state.table();
     let wait = table.push(Wait { until })?;
     subscribe(table, wait)
 }
 
 /// Replaces wasmtime-wasi's `subscribe-duration` and `subscribe-instant` with
-/// waits bounded by the hook's budget (`now` and `resolution` stay its own).
+/// waits checked against the hook's budget (`now` and `resolution` stay its own).
 pub(crate) fn bound_clock_waits(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
