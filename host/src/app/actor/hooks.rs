@@ -54,20 +54,9 @@ impl Actor {
             }
             return;
         }
-        let Some(instance) = self.instance.as_mut() else {
+        let Some(answer) = self.timed("on-message", |p| p.handle_batch(&items)) else {
             return;
         };
-        instance.lend(&mut self.registry.dir);
-        let clock = self.stats.clock();
-        let started = clock.raw();
-        self.stats.hook_started(started);
-        let answer = instance.handle_batch(&items);
-        instance.give_back(&mut self.registry.dir);
-        self.stats.hook_ended();
-        let took = clock.delta(started, clock.raw());
-        self.stats
-            .metrics
-            .hook_took("on-message", took.as_secs_f64());
         match answer {
             Ok(commands) if commands.len() <= self.limits.max_commands * items.len() => {
                 self.registry
@@ -279,24 +268,7 @@ impl Actor {
         name: &'static str,
         hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
     ) -> Option<T> {
-        let instance = self.instance.as_mut()?;
-        // A 0.2 plugin's host imports read the directory: it is the store's for the
-        // length of the call (and comes back after a trap too).
-        let lend = instance.reads_host_state();
-        if lend {
-            instance.lend(&mut self.registry.dir);
-        }
-        let clock = self.stats.clock();
-        let started = clock.raw();
-        self.stats.hook_started(started);
-        let result = hook(instance);
-        if lend {
-            instance.give_back(&mut self.registry.dir);
-        }
-        let took = clock.delta(started, clock.raw());
-        self.stats.hook_ended();
-        self.stats.metrics.hook_took(name, took.as_secs_f64());
-        match result {
+        match self.timed(name, hook)? {
             Ok(value) => Some(value),
             Err(trap) => {
                 self.stats.trapped();
@@ -315,5 +287,31 @@ impl Actor {
                 None
             }
         }
+    }
+
+    /// Runs `hook` on the instance (`None` without one), timed for `/readyz` and
+    /// `/metrics` (under `name`). A 0.2 plugin's host imports read the directory: it
+    /// is the store's for the length of the call (and comes back after a trap too).
+    fn timed<T>(
+        &mut self,
+        name: &'static str,
+        hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
+    ) -> Option<Result<T, HookTrap>> {
+        let instance = self.instance.as_mut()?;
+        let lend = instance.reads_host_state();
+        if lend {
+            instance.lend(&mut self.registry.dir);
+        }
+        let clock = self.stats.clock();
+        let started = clock.raw();
+        self.stats.hook_started(started);
+        let result = hook(instance);
+        if lend {
+            instance.give_back(&mut self.registry.dir);
+        }
+        let took = clock.delta(started, clock.raw());
+        self.stats.hook_ended();
+        self.stats.metrics.hook_took(name, took.as_secs_f64());
+        Some(result)
     }
 }
