@@ -55,13 +55,27 @@ pub fn copied_app(
     route: &str,
 ) -> (tempfile::TempDir, PathBuf, AppConfig) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugin.wasm");
+    let (path, app) = copied_app_in(dir.path(), plugin, name, route);
+    (dir, path, app)
+}
+
+/// A copy of `plugin` at `dir/name/plugin.wasm`, and app `name` serving it at
+/// `route`: several apps whose copies share one folder.
+pub fn copied_app_in(
+    dir: &std::path::Path,
+    plugin: &str,
+    name: &str,
+    route: &str,
+) -> (PathBuf, AppConfig) {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("plugin.wasm");
     std::fs::copy(plugin, &path).unwrap();
     let app = AppConfig {
         plugin: PluginSource::File(path.clone()),
         ..app(name, route, plugin)
     };
-    (dir, path, app)
+    (path, app)
 }
 
 /// Shows the gateway's logs of the running test (only when it fails).
@@ -200,6 +214,13 @@ pub fn replace_by_rename(path: &std::path::Path, bytes: &[u8]) {
     let tmp = path.with_extension("wasm.tmp");
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A new build of the plugin at `path` (same code, other bytes), put in place the
+/// way `mv` does: a hot reload.
+pub fn rebuild(path: &std::path::Path, tag: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    replace_by_rename(path, &with_custom_section(&bytes, tag));
 }
 
 /// Awaits `future`, panicking with `what` if it takes longer than [`TIMEOUT`].
@@ -392,6 +413,16 @@ pub fn status_of(response: &str) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+/// The body of a raw HTTP response (empty when it has none).
+pub fn body_of(response: &str) -> &str {
+    response.split("\r\n\r\n").nth(1).unwrap_or_default()
+}
+
+/// `GET path` with nothing but a Host header, sent raw; the whole response.
+pub async fn get(addr: SocketAddr, path: &str) -> String {
+    raw_http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")).await
 }
 
 /// A raw handshake request for `path`: the standard headers of a valid one, except

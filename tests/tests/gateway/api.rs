@@ -4,7 +4,7 @@
 
 use wsgate::Config;
 use wsgate::config::{ApiSettings, AppConfig, Limits, ServerSettings};
-use wsgate_tests::{Client, TestGateway, app, plugins, raw_http, status_of, until};
+use wsgate_tests::{Client, TestGateway, app, body_of, get, plugins, raw_http, status_of, until};
 
 const TOKEN: &str = "a-token-of-sixteen-or-more";
 
@@ -57,11 +57,7 @@ async fn call(
     request.push_str("\r\n");
     request.push_str(&String::from_utf8_lossy(body));
     let response = raw_http(gw.addr, &request).await;
-    let json = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or_default();
+    let json = serde_json::from_str(body_of(&response)).unwrap_or_default();
     (status_of(&response), json)
 }
 
@@ -283,7 +279,7 @@ async fn a_failed_app_is_503_and_requests_are_counted() {
     })
     .await;
     assert_eq!(post(&gw, "/api/v1/apps/h/broadcast", "x").await.0, 503);
-    let metrics = raw_http(gw.addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let metrics = get(gw.addr, "/metrics").await;
     assert!(
         metrics.contains("wsgate_api_requests_total{endpoint=\"broadcast\",status=\"503\"} 1"),
         "{metrics}"

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use wsgate::config::Limits;
-use wsgate_tests::{TestGateway, app, plugins, raw_http, until};
+use wsgate_tests::{TestGateway, app, get, plugins, until};
 
 /// The hostile plugin (it echoes what is not a misdeed) with batches on and a
 /// 250 ms deadline: batches of up to 4.
@@ -38,7 +38,7 @@ async fn messages_that_waited_together_come_back_in_order_each_once() {
     talker.send_text("last").await;
     assert_eq!(talker.recv_text().await, "last", "nothing came twice");
     // 42 messages in all, in fewer calls: they went in batches.
-    let metrics = raw_http(gw.addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let metrics = get(gw.addr, "/metrics").await;
     let calls: f64 = metrics
         .lines()
         .find(|l| {

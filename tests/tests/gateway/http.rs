@@ -1,4 +1,4 @@
-use wsgate_tests::{TestGateway, app, handshake, plugins, raw_http, status_of};
+use wsgate_tests::{TestGateway, app, body_of, get, handshake, plugins, raw_http, status_of};
 
 async fn gateway() -> TestGateway {
     TestGateway::start(vec![app("echo", "/echo", plugins::ECHO)]).await
@@ -9,14 +9,14 @@ async fn an_unknown_path_is_404() {
     let gw = gateway().await;
     let response = raw_http(gw.addr, &handshake("/nowhere", &[])).await;
     assert_eq!(status_of(&response), 404, "{response}");
-    let response = raw_http(gw.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = get(gw.addr, "/").await;
     assert_eq!(status_of(&response), 404, "{response}");
 }
 
 #[tokio::test]
 async fn a_plain_get_on_a_route_is_426_with_the_version_header() {
     let gw = gateway().await;
-    let response = raw_http(gw.addr, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = get(gw.addr, "/echo").await;
     assert_eq!(status_of(&response), 426, "{response}");
     assert!(
         response
@@ -96,7 +96,7 @@ async fn a_valid_handshake_gets_101_with_the_rfc_accept_key() {
 #[tokio::test]
 async fn healthz_answers_while_the_process_runs() {
     let gw = gateway().await;
-    let response = raw_http(gw.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = get(gw.addr, "/healthz").await;
     assert_eq!(status_of(&response), 200, "{response}");
     assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
 }
@@ -108,10 +108,10 @@ async fn readyz_lists_the_apps_and_flips_to_503_when_one_fails() {
     hostile.limits.crash_loop.backoff = std::time::Duration::from_secs(30);
     let gw = TestGateway::start(vec![app("echo", "/echo", plugins::ECHO), hostile]).await;
     let ready = |response: &str| -> serde_json::Value {
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let body = body_of(response);
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
     };
-    let response = raw_http(gw.addr, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = get(gw.addr, "/readyz").await;
     assert_eq!(status_of(&response), 200, "{response}");
     let body = ready(&response);
     assert_eq!(body["ready"], true);
@@ -130,7 +130,7 @@ async fn readyz_lists_the_apps_and_flips_to_503_when_one_fails() {
         gw.gateway.app_stats("hostile").unwrap().failed
     })
     .await;
-    let response = raw_http(gw.addr, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = get(gw.addr, "/readyz").await;
     assert_eq!(status_of(&response), 503, "{response}");
     let body = ready(&response);
     assert_eq!(body["ready"], false);

@@ -2,7 +2,7 @@
 //! checked after a known amount of traffic.
 
 use prometheus_parse::{Scrape, Value};
-use wsgate_tests::{TestGateway, app, plugins, raw_http, status_of};
+use wsgate_tests::{TestGateway, app, body_of, get, plugins, raw_http, status_of};
 
 /// The value of the sample `name` whose labels include all of `labels`.
 fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -17,13 +17,13 @@ fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(gw: &TestGateway) -> Scrape {
-    let response = raw_http(gw.addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = get(gw.addr, "/metrics").await;
     assert_eq!(status_of(&response), 200, "{response}");
     assert!(
         response.contains("content-type: text/plain; version=0.0.4"),
         "{response}"
     );
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body = body_of(&response);
     Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
 }
 

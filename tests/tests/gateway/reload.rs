@@ -2,28 +2,12 @@
 //! broken ones are refused and the running version keeps serving.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use wsgate::config::{AppConfig, Limits, PluginSource};
+use wsgate::config::AppConfig;
 use wsgate::{Config, Gateway};
 use wsgate_tests::{
-    Client, TestGateway, plugins, replace_by_rename, until, with_custom_section, within,
+    Client, TestGateway, copied_app, plugins, replace_by_rename, until, with_custom_section, within,
 };
-
-/// A copy of `plugin` in a fresh folder, and an app serving it at `route`.
-fn copied(plugin: &str, route: &str) -> (tempfile::TempDir, PathBuf, AppConfig) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugin.wasm");
-    std::fs::copy(plugin, &path).unwrap();
-    let app = AppConfig {
-        name: "app".into(),
-        route: route.into(),
-        plugin: PluginSource::File(path.clone()),
-        limits: Limits::default(),
-        static_files: None,
-    };
-    (dir, path, app)
-}
 
 async fn watching(app: AppConfig) -> TestGateway {
     let gw = TestGateway::start(vec![app]).await;
@@ -54,7 +38,7 @@ async fn join(client: &mut Client, name: &str) {
 
 #[tokio::test]
 async fn chat_users_survive_a_reload_and_the_new_behaviour_shows_at_once() {
-    let (_dir, path, app) = copied(plugins::CHAT, "/ws");
+    let (_dir, path, app) = copied_app(plugins::CHAT, "app", "/ws");
     let gw = watching(app).await;
     let mut clients = [
         gw.connect("/ws").await,
@@ -98,7 +82,7 @@ async fn twenty_swaps_under_a_stream_lose_reorder_and_duplicate_nothing() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
-    let (_dir, path, app) = copied(plugins::ECHO, "/echo");
+    let (_dir, path, app) = copied_app(plugins::ECHO, "app", "/echo");
     let gw = watching(app).await;
     let client = gw.connect("/echo").await;
     let (mut sink, mut stream) = client.ws.split();
@@ -159,7 +143,7 @@ async fn twenty_swaps_under_a_stream_lose_reorder_and_duplicate_nothing() {
 
 #[tokio::test]
 async fn broken_truncated_and_wrong_world_files_are_refused_and_the_old_version_answers() {
-    let (_dir, path, app) = copied(plugins::ECHO, "/echo");
+    let (_dir, path, app) = copied_app(plugins::ECHO, "app", "/echo");
     let gw = watching(app).await;
     let mut client = gw.connect("/echo").await;
     let echo = std::fs::read(plugins::ECHO).unwrap();
@@ -191,7 +175,7 @@ async fn broken_truncated_and_wrong_world_files_are_refused_and_the_old_version_
 
 #[tokio::test]
 async fn a_version_that_refuses_the_state_is_refused_and_the_old_state_stays() {
-    let (_dir, path, app) = copied(plugins::CHAT, "/ws");
+    let (_dir, path, app) = copied_app(plugins::CHAT, "app", "/ws");
     let gw = watching(app).await;
     let mut alice = gw.connect("/ws").await;
     join(&mut alice, "Alice").await;
@@ -209,7 +193,7 @@ async fn a_version_that_refuses_the_state_is_refused_and_the_old_state_stays() {
 
 #[tokio::test]
 async fn a_version_that_traps_in_restore_is_refused_and_the_old_state_stays() {
-    let (_dir, path, app) = copied(plugins::TESTBED, "/t");
+    let (_dir, path, app) = copied_app(plugins::TESTBED, "app", "/t");
     let gw = watching(app).await;
     let mut observer = gw.connect("/t").await;
     let gone = gw.connect("/t").await;
@@ -244,7 +228,7 @@ async fn until_events(observer: &mut Client, n: usize) {
 
 #[tokio::test]
 async fn a_file_written_in_two_steps_is_loaded_only_whole() {
-    let (_dir, path, app) = copied(plugins::CHAT, "/ws");
+    let (_dir, path, app) = copied_app(plugins::CHAT, "app", "/ws");
     let gw = watching(app).await;
     let v2 = std::fs::read(plugins::CHAT_V2).unwrap();
     // Like `cp` of a large file: truncate, write part, pause, write the rest.
@@ -266,7 +250,7 @@ async fn a_file_written_in_two_steps_is_loaded_only_whole() {
 
 #[tokio::test]
 async fn a_copy_in_place_is_picked_up() {
-    let (_dir, path, app) = copied(plugins::CHAT, "/ws");
+    let (_dir, path, app) = copied_app(plugins::CHAT, "app", "/ws");
     let gw = watching(app).await;
     std::fs::copy(plugins::CHAT_V2, &path).unwrap();
     applied(&gw, 1).await;

@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use wsgate::config::Limits;
-use wsgate_tests::{
-    Client, TestGateway, app, copied_app, plugins, replace_by_rename, until, with_custom_section,
-};
+use wsgate_tests::{Client, TestGateway, app, copied_app, plugins, rebuild, until};
 
 async fn testbed() -> TestGateway {
     TestGateway::start(vec![app("t", "/t", plugins::TESTBED)]).await
@@ -115,8 +113,7 @@ async fn attachments_users_and_rooms_survive_a_reload_and_a_trap() {
     };
     check(json(&mut a, "me").await);
 
-    let bytes = std::fs::read(&path).unwrap();
-    replace_by_rename(&path, &with_custom_section(&bytes, "v2"));
+    rebuild(&path, "v2");
     until("the reload", || {
         gw.gateway.app_stats("t").unwrap().reloads_applied == 1
     })

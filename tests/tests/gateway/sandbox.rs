@@ -15,7 +15,8 @@ fn hostile(limits: Limits) -> AppConfig {
     hostile
 }
 
-async fn gateway(limits: Limits) -> TestGateway {
+/// The echo app at `/echo` beside the hostile one at `/h`, held to `limits`.
+pub(crate) async fn gateway(limits: Limits) -> TestGateway {
     TestGateway::start(vec![app("echo", "/echo", plugins::ECHO), hostile(limits)]).await
 }
 

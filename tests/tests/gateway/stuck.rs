@@ -4,22 +4,16 @@
 //! wait at most [`TIMEOUT`](wsgate_tests::TIMEOUT) (20 s), so they tell a cut wait from
 //! a long one without timing anything.
 
-use std::path::PathBuf;
-
-use wsgate::config::{AppConfig, Limits, PluginSource};
+use wsgate::config::Limits;
 use wsgate_tests::{
-    EchoProbe, TestGateway, app, handshake, plugins, raw_http, replace_by_rename, status_of, until,
-    with_custom_section, within,
+    EchoProbe, TestGateway, body_of, copied_app_in, get, handshake, plugins, raw_http, rebuild,
+    status_of, until, within,
 };
+
+use crate::sandbox::gateway;
 
 /// A minute: far past any deadline in these tests.
 const LONG_MS: u64 = 60_000;
-
-async fn gateway(hostile: Limits) -> TestGateway {
-    let mut h = app("hostile", "/h", plugins::HOSTILE);
-    h.limits = hostile;
-    TestGateway::start(vec![app("echo", "/echo", plugins::ECHO), h]).await
-}
 
 /// The culprit's misdeed ends in 1011 at its deadline; the echo app never missed a
 /// beat; the app's next client is served by a fresh instance.
@@ -63,33 +57,11 @@ async fn an_on_accept_that_sleeps_gets_500_at_its_deadline() {
     probe.finish().await;
 }
 
-/// A copy of `plugin` at `dir/name/plugin.wasm`, served by app `name` at `route`.
-fn copied(dir: &std::path::Path, name: &str, route: &str, plugin: &str) -> (PathBuf, AppConfig) {
-    let folder = dir.join(name);
-    std::fs::create_dir_all(&folder).unwrap();
-    let path = folder.join("plugin.wasm");
-    std::fs::copy(plugin, &path).unwrap();
-    let app = AppConfig {
-        name: name.into(),
-        route: route.into(),
-        plugin: PluginSource::File(path.clone()),
-        limits: Limits::default(),
-        static_files: None,
-    };
-    (path, app)
-}
-
-/// A new build of the plugin at `path` (same code, other bytes).
-fn rebuild(path: &std::path::Path, tag: &str) {
-    let bytes = std::fs::read(path).unwrap();
-    replace_by_rename(path, &with_custom_section(&bytes, tag));
-}
-
 #[tokio::test]
 async fn a_snapshot_that_sleeps_is_cut_and_the_reload_goes_on_without_its_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, hostile) = copied(dir.path(), "hostile", "/h", plugins::HOSTILE);
-    let (_, echo) = copied(dir.path(), "echo", "/echo", plugins::ECHO);
+    let (path, hostile) = copied_app_in(dir.path(), plugins::HOSTILE, "hostile", "/h");
+    let (_, echo) = copied_app_in(dir.path(), plugins::ECHO, "echo", "/echo");
     let gw = TestGateway::start(vec![echo, hostile]).await;
     gw.gateway.watch_plugins().unwrap();
     let probe = EchoProbe::start(&gw).await;
@@ -109,8 +81,8 @@ async fn a_snapshot_that_sleeps_is_cut_and_the_reload_goes_on_without_its_state(
 
 /// `/readyz` of `gw`, as JSON.
 async fn readyz(gw: &TestGateway) -> (u16, serde_json::Value) {
-    let response = raw_http(gw.addr, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let response = get(gw.addr, "/readyz").await;
+    let body = body_of(&response);
     (status_of(&response), serde_json::from_str(body).unwrap())
 }
 
@@ -118,9 +90,10 @@ async fn readyz(gw: &TestGateway) -> (u16, serde_json::Value) {
 async fn an_app_busy_with_a_full_queue_delays_no_other_app_and_readyz_says_so() {
     let dir = tempfile::tempdir().unwrap();
     // Sorted before the echo app's file: the reloader meets it first.
-    let (hostile_path, mut hostile) = copied(dir.path(), "a-hostile", "/h", plugins::HOSTILE);
+    let (hostile_path, mut hostile) =
+        copied_app_in(dir.path(), plugins::HOSTILE, "a-hostile", "/h");
     hostile.limits.hook_timeout = std::time::Duration::from_secs(30);
-    let (echo_path, echo) = copied(dir.path(), "b-echo", "/echo", plugins::ECHO);
+    let (echo_path, echo) = copied_app_in(dir.path(), plugins::ECHO, "b-echo", "/echo");
     let gw = TestGateway::start(vec![echo, hostile]).await;
     gw.gateway.watch_plugins().unwrap();
     let probe = EchoProbe::start(&gw).await;
@@ -173,7 +146,7 @@ async fn an_app_busy_with_a_full_queue_delays_no_other_app_and_readyz_says_so() 
 }
 
 async fn metric(gw: &TestGateway, line_start: &str) -> String {
-    let response = raw_http(gw.addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = get(gw.addr, "/metrics").await;
     response
         .lines()
         .find(|l| l.starts_with(line_start))
@@ -208,7 +181,7 @@ async fn a_huge_deny_reason_is_cut_at_1_kib() {
     let gw = gateway(Limits::default()).await;
     let response = raw_http(gw.addr, &handshake("/h?deny-huge=10000000", &[])).await;
     assert_eq!(status_of(&response), 403, "{}", &response[..200]);
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body = body_of(&response);
     assert_eq!(body.len(), 1024);
     assert!(body.bytes().all(|b| b == b'd'));
 }

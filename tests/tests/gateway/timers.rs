@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use wsgate_tests::{
-    Client, TestGateway, app, copied_app, plugins, replace_by_rename, until, with_custom_section,
-};
+use wsgate_tests::{Client, TestGateway, app, copied_app, plugins, rebuild, until};
 
 async fn testbed() -> TestGateway {
     TestGateway::start(vec![app("t", "/t", plugins::TESTBED)]).await
@@ -70,8 +68,7 @@ async fn a_timer_survives_a_hot_reload() {
     gw.gateway.watch_plugins().unwrap();
     let mut a = gw.connect("/t").await;
     a.send_text("timer across 1500").await;
-    let bytes = std::fs::read(&path).unwrap();
-    replace_by_rename(&path, &with_custom_section(&bytes, "v2"));
+    rebuild(&path, "v2");
     until("the reload", || {
         gw.gateway.app_stats("t").unwrap().reloads_applied == 1
     })
@@ -124,8 +121,7 @@ async fn the_dashboard_ticks_with_a_rising_seq_also_across_a_reload() {
     assert_eq!(tick(&mut b).await, both);
     seq += 1;
 
-    let bytes = std::fs::read(&path).unwrap();
-    replace_by_rename(&path, &with_custom_section(&bytes, "v2"));
+    rebuild(&path, "v2");
     until("the reload", || {
         gw.gateway.app_stats("dashboard").unwrap().reloads_applied == 1
     })
