@@ -89,6 +89,29 @@ async fn fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Starts `wsgate serve --config CONFIG` on a free port (see [`serve`]).
+async fn serve_config(config: &std::path::Path) -> (Child, String, Log) {
+    serve(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .await
+}
+
+/// A WebSocket client of `path` at `addr`.
+async fn connect(
+    addr: &str,
+    path: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
+        .await
+        .unwrap();
+    ws
+}
+
 async fn next_text(
     ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
 ) -> String {
@@ -103,9 +126,7 @@ async fn next_text(
 async fn without_a_config_the_demo_serves_chat_and_echo_and_sigterm_closes_1001() {
     let (mut child, addr, _log) = serve(&["serve", "--listen", "127.0.0.1:0"]).await;
 
-    let (mut chat, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
+    let mut chat = connect(&addr, "/ws").await;
     assert_eq!(
         next_text(&mut chat).await,
         r#"{"type":"welcome","message":"Connected!"}"#
@@ -118,9 +139,7 @@ async fn without_a_config_the_demo_serves_chat_and_echo_and_sigterm_closes_1001(
         r#"{"type":"join","user":"Ada"}"#
     );
 
-    let (mut echo, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
-        .await
-        .unwrap();
+    let mut echo = connect(&addr, "/echo").await;
     echo.send(Message::text("ping")).await.unwrap();
     assert_eq!(next_text(&mut echo).await, "ping");
 
@@ -214,18 +233,9 @@ async fn sighup_adds_and_removes_apps_and_refuses_a_broken_config() {
         format!("[[app]]\nname = \"{name}\"\nroute = \"/{name}\"\nplugin = {plugin:?}\n")
     };
     std::fs::write(&config, app("a", env!("WSGATE_DEMO_ECHO_WASM"))).unwrap();
-    let (child, addr, mut log) = serve(&[
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let (child, addr, mut log) = serve_config(&config).await;
 
-    let (mut a, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/a"))
-        .await
-        .unwrap();
+    let mut a = connect(&addr, "/a").await;
     a.send(Message::text("one")).await.unwrap();
     assert_eq!(next_text(&mut a).await, "one");
 
@@ -236,9 +246,7 @@ async fn sighup_adds_and_removes_apps_and_refuses_a_broken_config() {
         Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 1001),
         other => panic!("expected close 1001 for the removed app, got {other:?}"),
     }
-    let (mut b, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/b"))
-        .await
-        .unwrap();
+    let mut b = connect(&addr, "/b").await;
     assert!(next_text(&mut b).await.contains("welcome"));
 
     std::fs::write(&config, "this is = not [valid").unwrap();
@@ -513,27 +521,16 @@ async fn sigterm_runs_every_on_close_and_exits_in_time_while_a_hook_sleeps() {
         ),
     )
     .unwrap();
-    let (mut child, addr, mut log) = serve(&[
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .await;
+    let (mut child, addr, mut log) = serve_config(&config).await;
     // A client that answers the close frame, one that never does, and a hook that
     // sleeps for 50 s (within its own deadline of a minute).
-    let (mut polite, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/t"))
-        .await
-        .unwrap();
+    let mut polite = connect(&addr, "/t").await;
     polite.send(Message::text("whoami")).await.unwrap();
     let polite_id = next_text(&mut polite).await;
     // Reading answers the gateway's close frame.
     tokio::spawn(async move { while let Some(Ok(_)) = polite.next().await {} });
     let _silent = silent_client(&addr, "/t").await;
-    let (mut sleeper, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/h"))
-        .await
-        .unwrap();
+    let mut sleeper = connect(&addr, "/h").await;
     sleeper.send(Message::text("sleep 50000")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
