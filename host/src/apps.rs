@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::app::stats::AppStats;
 use crate::app::{AppHandle, actor};
+use crate::bus::{Cluster, ClusterError};
 use crate::close::APP_REMOVED;
 use crate::config::{AppConfig, Config, PluginSource};
 use crate::metrics::{AppMetrics, Metrics};
@@ -51,6 +52,9 @@ pub enum StartError {
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// `[cluster]` is set and the node cannot join: Redis is unreachable or refused.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// The routes: URL path → app. Read by every handshake, written by config reloads.
@@ -66,6 +70,8 @@ pub(crate) struct RunningApp {
 pub(crate) struct Apps {
     engine: PluginEngine,
     pub(crate) metrics: Arc<Metrics>,
+    /// The cluster every app's registry reaches the other nodes through.
+    pub(crate) cluster: Option<Cluster>,
     /// Held for the whole of a config apply, so that two never interleave.
     applying: Mutex<()>,
     apps: Mutex<BTreeMap<String, RunningApp>>,
@@ -124,6 +130,7 @@ fn start(
     app: &AppConfig,
     plugin: LoadedPlugin,
     metrics: &Metrics,
+    cluster: Option<&Cluster>,
 ) -> Result<RunningApp, StartError> {
     let stats = Arc::new(AppStats::new(AppMetrics::new(metrics, &app.name)));
     tracing::info!(
@@ -134,13 +141,14 @@ fn start(
         compile_ms = plugin.compile_time.as_secs_f64() * 1e3,
         "app ready"
     );
-    let handle = actor::spawn(&app.name, plugin, app.limits, stats).map_err(|source| {
-        StartError::Plugin {
-            app: app.name.clone(),
-            plugin: app.plugin.describe(),
-            source,
-        }
-    })?;
+    let handle =
+        actor::spawn(&app.name, plugin, app.limits, stats, cluster.cloned()).map_err(|source| {
+            StartError::Plugin {
+                app: app.name.clone(),
+                plugin: app.plugin.describe(),
+                source,
+            }
+        })?;
     Ok(RunningApp {
         config: app.clone(),
         handle,
@@ -153,17 +161,19 @@ impl Apps {
         engine: PluginEngine,
         config: &Config,
         metrics: Arc<Metrics>,
+        cluster: Option<Cluster>,
     ) -> Result<Self, StartError> {
         let mut apps = BTreeMap::new();
         let mut routes = HashMap::new();
         for app in &config.apps {
-            let running = start(app, compile(&engine, app)?, &metrics)?;
+            let running = start(app, compile(&engine, app)?, &metrics, cluster.as_ref())?;
             routes.insert(app.route.clone(), running.handle.clone());
             apps.insert(app.name.clone(), running);
         }
         Ok(Self {
             engine,
             metrics,
+            cluster,
             applying: Mutex::new(()),
             apps: Mutex::new(apps),
             routes: RwLock::new(routes),
@@ -305,7 +315,7 @@ impl Apps {
             match apps.get_mut(&app.name) {
                 None => {
                     let Some(plugin) = plugin else { continue };
-                    let running = start(app, plugin, &self.metrics)?;
+                    let running = start(app, plugin, &self.metrics, self.cluster.as_ref())?;
                     routes.insert(app.route.clone(), running.handle.clone());
                     apps.insert(app.name.clone(), running);
                     changes.added.push(app.name.clone());

@@ -77,9 +77,31 @@ pub(crate) struct Directory {
     rooms: HashMap<Arc<str>, HashSet<ConnId, FxBuildHasher>>,
     users: HashMap<Arc<str>, HashSet<ConnId, FxBuildHasher>>,
     memberships: usize,
+    /// Rooms whose size changed since [`Directory::take_changed`], when tracked (a
+    /// clustered node tells Redis of them).
+    changed: Option<HashSet<Arc<str>, FxBuildHasher>>,
 }
 
 impl Directory {
+    /// Records from now on which rooms change size (see [`Directory::take_changed`]).
+    pub(crate) fn track_changes(&mut self) {
+        self.changed.get_or_insert_with(HashSet::default);
+    }
+
+    /// The rooms whose size changed since the last call (none when not tracked).
+    pub(crate) fn take_changed(&mut self) -> Vec<Arc<str>> {
+        self.changed
+            .as_mut()
+            .map(|changed| changed.drain().collect())
+            .unwrap_or_default()
+    }
+
+    fn changed(&mut self, room: &Arc<str>) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(room.clone());
+        }
+    }
+
     /// Adds a connection that completed its handshake.
     pub(crate) fn insert(&mut self, conn: ConnId, member: Member) {
         if let Some(user) = &member.user {
@@ -105,7 +127,7 @@ impl Directory {
         Some(member)
     }
 
-    fn drop_member(&mut self, room: &str, conn: ConnId) {
+    fn drop_member(&mut self, room: &Arc<str>, conn: ConnId) {
         if let Some(members) = self.rooms.get_mut(room)
             && members.remove(&conn)
         {
@@ -113,6 +135,7 @@ impl Directory {
             if members.is_empty() {
                 self.rooms.remove(room);
             }
+            self.changed(room);
         }
     }
 
@@ -140,6 +163,7 @@ impl Directory {
             None => Arc::from(room),
         };
         member.rooms.push(name.clone());
+        self.changed(&name);
         self.rooms.entry(name).or_default().insert(conn);
         self.memberships += 1;
         Ok(())
@@ -153,8 +177,8 @@ impl Directory {
         let Some(at) = member.rooms.iter().position(|r| &**r == room) else {
             return;
         };
-        member.rooms.swap_remove(at);
-        self.drop_member(room, conn);
+        let name = member.rooms.swap_remove(at);
+        self.drop_member(&name, conn);
     }
 
     /// The members of `room`.
@@ -270,6 +294,29 @@ mod tests {
         assert_eq!(d.room_size("b"), 0);
         assert_eq!(d.counts(), (0, 0), "empty rooms are gone");
         assert!(d.rooms_of(2).is_empty());
+    }
+
+    #[test]
+    fn tracked_changes_name_each_room_whose_size_moved_once() {
+        let mut d = Directory::default();
+        d.insert(1, member(None));
+        d.insert(2, member(None));
+        assert_eq!(d.join(1, "a", 64), Ok(()));
+        assert!(d.take_changed().is_empty(), "not tracked yet");
+        d.track_changes();
+        assert_eq!(d.join(1, "a", 64), Ok(()), "already in: no change");
+        assert!(d.take_changed().is_empty());
+        assert_eq!(d.join(2, "a", 64), Ok(()));
+        assert_eq!(d.join(2, "b", 64), Ok(()));
+        d.leave(1, "a");
+        let mut changed: Vec<String> = d.take_changed().iter().map(|r| r.to_string()).collect();
+        changed.sort();
+        assert_eq!(changed, ["a", "b"]);
+        d.remove(2);
+        let mut changed: Vec<String> = d.take_changed().iter().map(|r| r.to_string()).collect();
+        changed.sort();
+        assert_eq!(changed, ["a", "b"], "a closed connection leaves its rooms");
+        assert!(d.take_changed().is_empty());
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - [`scaffold`]: `wsgate new`, a plugin crate from a template.
 //! - [`plugin`]: compiling, linking and calling plugins under limits (bindings per
 //!   contract version, host imports, plugin output).
+//! - `bus`: the cluster's backplane (Redis pub/sub): commands for other nodes'
+//!   connections, rooms and users, node numbers in connection ids, room sizes.
 //! - [`check`]: `wsgate check`, loading every plugin without serving.
 //! - `app`: one actor per app that owns the plugin instance, the registry of its
 //!   connections (the command interpreter), admission, the breaker; it sees a
@@ -41,6 +43,7 @@ pub mod server;
 
 mod app;
 mod apps;
+mod bus;
 mod close;
 mod connection;
 mod directory;
@@ -51,6 +54,7 @@ mod tls;
 
 pub use app::stats::AppStatsSnapshot;
 pub use apps::{ConfigChanges, StartError};
+pub use bus::ClusterError;
 pub use config::{Config, ConfigError};
 pub use plugin::PluginError;
 pub use reload::WatchError;

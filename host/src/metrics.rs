@@ -64,6 +64,16 @@ pub(crate) struct Metrics {
     pub(crate) timers_fired: Family<AppLabel, Counter>,
     pub(crate) commands_refused: Family<AppLabel, Counter>,
     pub(crate) api_requests: Family<ApiLabels, Counter>,
+    pub(crate) cluster_messages: Family<ClusterLabels, Counter>,
+    pub(crate) cluster_redis_up: Gauge,
+    pub(crate) cluster_nodes: Gauge,
+}
+
+/// `direction` (`out`/`in`) and `outcome` of a cluster message.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ClusterLabels {
+    direction: &'static str,
+    outcome: &'static str,
 }
 
 /// `endpoint` and `status` of a server API request.
@@ -186,6 +196,25 @@ impl Default for Metrics {
             "Server API requests by endpoint and status",
             Family::clone(&api_requests),
         );
+        let cluster_messages = Family::default();
+        registry.register(
+            "cluster_messages",
+            "Commands between nodes by direction (out, in) and outcome: published, delivered, \
+             dropped_redis_down, dropped_queue_full, dropped_app_busy, undecodable",
+            Family::clone(&cluster_messages),
+        );
+        let cluster_redis_up = Gauge::default();
+        registry.register(
+            "cluster_redis_up",
+            "1 while this node reaches the cluster's Redis (0 without a cluster)",
+            cluster_redis_up.clone(),
+        );
+        let cluster_nodes = Gauge::default();
+        registry.register(
+            "cluster_nodes",
+            "Live nodes of the cluster, as of the last heartbeat",
+            cluster_nodes.clone(),
+        );
         Self {
             registry,
             connections_open,
@@ -207,6 +236,9 @@ impl Default for Metrics {
             timers_fired,
             commands_refused,
             api_requests,
+            cluster_messages,
+            cluster_redis_up,
+            cluster_nodes,
         }
     }
 }
@@ -217,6 +249,13 @@ impl Metrics {
         self.api_requests
             .get_or_create(&ApiLabels { endpoint, status })
             .inc();
+    }
+
+    /// Counts `n` cluster messages.
+    pub(crate) fn cluster_message(&self, direction: &'static str, outcome: &'static str, n: usize) {
+        self.cluster_messages
+            .get_or_create(&ClusterLabels { direction, outcome })
+            .inc_by(n as u64);
     }
 
     /// Every metric in the Prometheus text format.

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// Identifies one WebSocket connection: the gateway's own counter, unique while it
@@ -190,13 +191,55 @@ impl Event {
 }
 
 /// A message body: text or binary. Cheap to clone (the bytes are shared), so a
-/// broadcast encodes its payload once for every receiver.
+/// broadcast encodes its payload once for every receiver. Serialized (for the
+/// cluster's wire) as a string or as bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Payload {
     /// A text message.
     Text(Utf8Bytes),
     /// A binary message.
     Binary(Bytes),
+}
+
+/// How a [`Payload`] is written on the wire: borrowed, so encoding copies nothing
+/// but into the output.
+#[derive(Serialize)]
+enum PayloadRef<'a> {
+    Text(&'a str),
+    Binary(#[serde(with = "serde_bytes_ref")] &'a [u8]),
+}
+
+/// How a [`Payload`] is read from the wire.
+#[derive(Deserialize)]
+enum PayloadOwned {
+    Text(String),
+    Binary(Bytes),
+}
+
+/// `&[u8]` as serde bytes (not a sequence of numbers).
+mod serde_bytes_ref {
+    pub(super) fn serialize<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(data)
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(text) => PayloadRef::Text(text.as_str()),
+            Self::Binary(data) => PayloadRef::Binary(data),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match PayloadOwned::deserialize(d)? {
+            PayloadOwned::Text(text) => Self::Text(Utf8Bytes::from(text)),
+            PayloadOwned::Binary(data) => Self::Binary(data),
+        })
+    }
 }
 
 impl Payload {
@@ -209,8 +252,9 @@ impl Payload {
     }
 }
 
-/// One thing a plugin asks the host to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One thing a plugin asks the host to do. Serializable: a command for a connection,
+/// room or user on another node travels there (`bus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Command {
     /// Send to one connection of the app.
     Send {

@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "tls",
     "scaffold",
     "plugin",
+    "bus",
     "check",
     "app",
     "connection",

@@ -27,6 +27,7 @@ use wsgate::config::{AppConfig, Limits, PluginSource};
 use wsgate::{Config, Gateway};
 
 pub mod raw;
+pub mod redis;
 
 /// Paths of the plugin components built from `plugins/` for these tests.
 pub mod plugins {
@@ -120,8 +121,9 @@ impl TestGateway {
     pub async fn start_with(mut config: Config) -> Self {
         init_logs();
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let gateway =
-            Gateway::start(&config).unwrap_or_else(|e| panic!("gateway start failed: {e}"));
+        let gateway = Gateway::start(&config)
+            .await
+            .unwrap_or_else(|e| panic!("gateway start failed: {e}"));
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -304,6 +306,12 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
         }
     }
 
+    /// The next data or close message if one comes within `wait` (pings and pongs
+    /// skipped): for traffic that is at most once, retried until it arrives.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Message> {
+        tokio::time::timeout(wait, self.recv()).await.ok()
+    }
+
     /// The next message, which must be text.
     pub async fn recv_text(&mut self) -> String {
         match self.recv().await {
@@ -418,6 +426,33 @@ pub fn status_of(response: &str) -> u16 {
 /// The body of a raw HTTP response (empty when it has none).
 pub fn body_of(response: &str) -> &str {
     response.split("\r\n\r\n").nth(1).unwrap_or_default()
+}
+
+/// `METHOD path` with `body`, authorized with `token` (none if `None`); the status
+/// and the JSON body.
+pub async fn api_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+    binary: bool,
+) -> (u16, serde_json::Value) {
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if binary {
+        request.push_str("Content-Type: application/octet-stream\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(&String::from_utf8_lossy(body));
+    let response = raw_http(addr, &request).await;
+    let json = serde_json::from_str(body_of(&response)).unwrap_or_default();
+    (status_of(&response), json)
 }
 
 /// `GET path` with nothing but a Host header, sent raw; the whole response.

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::registry::Registry;
 use super::stats::AppStats;
 use super::timers::Timers;
+use crate::bus::Link;
 use crate::close;
 use crate::config::Limits;
 use crate::directory::JoinRefused;
@@ -67,7 +68,8 @@ fn room_ok(room: &str, conn: Option<ConnId>, limits: &Limits, stats: &AppStats) 
 
 impl Registry {
     /// Runs a hook's commands, in order (a `publish` after a `join` in the same
-    /// list reaches the new member).
+    /// list reaches the new member). When clustered, what is for other nodes goes
+    /// to them as well (see [`forward`]).
     pub(crate) fn execute(
         &mut self,
         commands: impl IntoIterator<Item = Command>,
@@ -76,78 +78,107 @@ impl Registry {
         timers: &mut Timers,
     ) {
         for command in commands {
-            match command {
-                Command::Send { conn, payload } => {
-                    self.send(conn, payload.into_message(), limits, stats);
-                }
-                Command::Broadcast { payload, except } => {
-                    self.broadcast(&payload.into_message(), &except, limits, stats);
-                }
-                Command::Publish {
-                    room,
-                    payload,
-                    except,
-                } => {
-                    if room_ok(&room, None, limits, stats) {
-                        self.publish(&room, &payload.into_message(), &except, limits, stats);
-                    }
-                }
-                Command::Close { conn, code, reason } => {
-                    let (code, reason) = close_args(Some(conn), code, &reason);
-                    self.close(conn, code, reason);
-                }
-                Command::Join { conn, room } => {
-                    if !room_ok(&room, Some(conn), limits, stats) {
-                        continue;
-                    }
-                    match self.dir.join(conn, &room, limits.max_rooms_per_connection) {
-                        Ok(()) => {}
-                        Err(JoinRefused::Gone) => {
-                            stats.command_dropped();
-                            tracing::debug!(conn, "dropped a join of a connection that is gone");
-                        }
-                        Err(JoinRefused::TooManyRooms) => refuse(
-                            stats,
-                            Some(conn),
-                            "max_rooms_per_connection",
-                            &format!(
-                                "a join of room {room:?}: the connection is in {} rooms already",
-                                limits.max_rooms_per_connection
-                            ),
-                        ),
-                    }
-                }
-                Command::Leave { conn, room } => self.dir.leave(conn, &room),
-                Command::SendUser { user, payload } => {
-                    let message = payload.into_message();
-                    let conns: Vec<ConnId> = self.dir.user_connections(&user).collect();
-                    for conn in conns {
-                        self.send(conn, message.clone(), limits, stats);
-                    }
-                }
-                Command::CloseUser { user, code, reason } => {
-                    let (code, reason) = close_args(None, code, &reason);
-                    let conns: Vec<ConnId> = self.dir.user_connections(&user).collect();
-                    for conn in conns {
-                        self.close(conn, code, reason);
-                    }
-                }
-                Command::SetAttachment { conn, data } => {
-                    self.set_attachment(conn, data, limits, stats);
-                }
-                Command::SetTimer {
-                    key,
-                    delay_ms,
-                    repeat_ms,
-                    data,
-                } => set_timer(timers, &key, delay_ms, repeat_ms, data, limits, stats),
-                Command::CancelTimer { key } => {
-                    timers.cancel(&key);
-                }
+            if let Some(link) = &self.cluster
+                && !forward(link, &command, limits)
+            {
+                continue;
             }
+            self.run(command, limits, stats, timers);
         }
         let (rooms, memberships) = self.dir.counts();
         stats.set_rooms(rooms, memberships);
+    }
+
+    /// Runs a command another node sent, against this node's connections only (no
+    /// timers: those stay on the node that set them).
+    pub(crate) fn execute_remote(
+        &mut self,
+        command: Command,
+        limits: &Limits,
+        stats: &AppStats,
+        timers: &mut Timers,
+    ) {
+        if matches!(
+            command,
+            Command::SetTimer { .. } | Command::CancelTimer { .. }
+        ) {
+            return;
+        }
+        self.run(command, limits, stats, timers);
+        let (rooms, memberships) = self.dir.counts();
+        stats.set_rooms(rooms, memberships);
+    }
+
+    fn run(&mut self, command: Command, limits: &Limits, stats: &AppStats, timers: &mut Timers) {
+        match command {
+            Command::Send { conn, payload } => {
+                self.send(conn, payload.into_message(), limits, stats);
+            }
+            Command::Broadcast { payload, except } => {
+                self.broadcast(&payload.into_message(), &except, limits, stats);
+            }
+            Command::Publish {
+                room,
+                payload,
+                except,
+            } => {
+                if room_ok(&room, None, limits, stats) {
+                    self.publish(&room, &payload.into_message(), &except, limits, stats);
+                }
+            }
+            Command::Close { conn, code, reason } => {
+                let (code, reason) = close_args(Some(conn), code, &reason);
+                self.close(conn, code, reason);
+            }
+            Command::Join { conn, room } => {
+                if !room_ok(&room, Some(conn), limits, stats) {
+                    return;
+                }
+                match self.dir.join(conn, &room, limits.max_rooms_per_connection) {
+                    Ok(()) => {}
+                    Err(JoinRefused::Gone) => {
+                        stats.command_dropped();
+                        tracing::debug!(conn, "dropped a join of a connection that is gone");
+                    }
+                    Err(JoinRefused::TooManyRooms) => refuse(
+                        stats,
+                        Some(conn),
+                        "max_rooms_per_connection",
+                        &format!(
+                            "a join of room {room:?}: the connection is in {} rooms already",
+                            limits.max_rooms_per_connection
+                        ),
+                    ),
+                }
+            }
+            Command::Leave { conn, room } => self.dir.leave(conn, &room),
+            Command::SendUser { user, payload } => {
+                let message = payload.into_message();
+                let conns: Vec<ConnId> = self.dir.user_connections(&user).collect();
+                for conn in conns {
+                    self.send(conn, message.clone(), limits, stats);
+                }
+            }
+            Command::CloseUser { user, code, reason } => {
+                let (code, reason) = close_args(None, code, &reason);
+                let conns: Vec<ConnId> = self.dir.user_connections(&user).collect();
+                for conn in conns {
+                    self.close(conn, code, reason);
+                }
+            }
+            Command::SetAttachment { conn, data } => {
+                self.set_attachment(conn, data, limits, stats);
+            }
+            Command::SetTimer {
+                key,
+                delay_ms,
+                repeat_ms,
+                data,
+            } => set_timer(timers, &key, delay_ms, repeat_ms, data, limits, stats),
+            Command::CancelTimer { key } => {
+                timers.cancel(&key);
+            }
+        }
     }
 
     /// Replaces `conn`'s attachment, within `max_attachment_bytes`.
@@ -172,6 +203,37 @@ impl Registry {
         } else if !self.dir.set_attachment(conn, data) {
             stats.command_dropped();
         }
+    }
+}
+
+/// Sends `command` to the other nodes it concerns; says whether it is for this
+/// node's connections too. A command for one connection goes to that connection's
+/// node only; a broadcast and a user's send or close go to every node; a publish to
+/// the nodes with members in the room.
+fn forward(link: &Link, command: &Command, limits: &Limits) -> bool {
+    match command {
+        Command::Send { conn, .. }
+        | Command::Close { conn, .. }
+        | Command::Join { conn, .. }
+        | Command::Leave { conn, .. }
+        | Command::SetAttachment { conn, .. }
+            if link.is_remote(*conn) =>
+        {
+            link.to_node_of(*conn, command);
+            false
+        }
+        Command::Broadcast { .. } | Command::SendUser { .. } | Command::CloseUser { .. } => {
+            link.to_app(command);
+            true
+        }
+        Command::Publish { room, .. } => {
+            // A bad name is refused (and counted) by the local run.
+            if !room.is_empty() && room.len() <= limits.max_room_name_bytes {
+                link.to_room(room, command);
+            }
+            true
+        }
+        _ => true,
     }
 }
 

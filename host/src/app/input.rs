@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::Outbox;
 use crate::directory::{Handshake, Member};
-use crate::model::{ConnId, ConnectionInfo, Event, Payload, Request};
+use crate::model::{Command, ConnId, ConnectionInfo, Event, Payload, Request};
 use crate::plugin::LoadedPlugin;
 
 /// One message to an app's actor.
@@ -39,6 +39,8 @@ pub(crate) enum Input {
         call: ApiCall,
         reply: oneshot::Sender<ApiAnswer>,
     },
+    /// A command from another node of the cluster, for this node's connections.
+    Remote(Command),
 }
 
 /// What a backend asks of an app through the server API.
@@ -92,10 +94,15 @@ pub(crate) enum ApiAnswer {
     BadRoom,
     /// What the host knows of a connection, and its rooms.
     Info(Box<ConnectionInfo>, Vec<String>),
-    /// A room's size.
+    /// A room's size (on this node).
     Size(usize),
+    /// The command is for a connection or user of other nodes too: it was sent on
+    /// (at most once; whether it arrives is not known here).
+    Forwarded,
     /// The app is failed (its breaker tripped).
     Failing,
+    /// The connection is one of node N: this node cannot read it.
+    Elsewhere(u16),
 }
 
 /// A connection that completed its handshake, for the registry.

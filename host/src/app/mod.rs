@@ -137,6 +137,12 @@ impl AppHandle {
         answer.await.map_err(|_| AppGone)
     }
 
+    /// Hands a command from another node to the actor, unless its queue is full
+    /// (then false: cross-node traffic is at most once and never waits).
+    pub(crate) fn try_remote(&self, command: crate::model::Command) -> bool {
+        self.events.try_send(Input::Remote(command)).is_ok()
+    }
+
     /// Inputs waiting in the actor's queue.
     pub(crate) fn queued(&self) -> usize {
         self.events.max_capacity() - self.events.capacity()

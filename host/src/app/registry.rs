@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::Outbox;
 use super::outbox::Full;
 use super::stats::AppStats;
+use crate::bus::Link;
 use crate::close::SLOW_CONSUMER;
 use crate::config::{Limits, SlowConsumer};
 use crate::directory::{Directory, Member};
@@ -72,9 +73,40 @@ pub(crate) struct Registry {
     overflowed: Vec<ConnId>,
     /// Users, attachments, rooms: what the host holds of the connections.
     pub(crate) dir: Directory,
+    /// The way to the other nodes' connections, when clustered.
+    pub(crate) cluster: Option<Link>,
 }
 
 impl Registry {
+    /// An empty registry; with `cluster`, commands for other nodes' connections,
+    /// rooms and users go there too, and room sizes are reported to it.
+    pub(crate) fn new(cluster: Option<Link>) -> Self {
+        let mut registry = Self {
+            cluster,
+            ..Self::default()
+        };
+        if registry.cluster.is_some() {
+            registry.dir.track_changes();
+        }
+        registry
+    }
+
+    /// Tells the cluster of the rooms whose size changed since the last call.
+    pub(crate) fn report_rooms(&mut self) {
+        if let Some(link) = &self.cluster {
+            for room in self.dir.take_changed() {
+                link.room_changed(&room, self.dir.room_size(&room));
+            }
+        }
+    }
+
+    /// Whether `conn` is a connection of another node of the cluster.
+    pub(crate) fn is_remote(&self, conn: ConnId) -> bool {
+        self.cluster
+            .as_ref()
+            .is_some_and(|link| link.is_remote(conn))
+    }
+
     /// Adds a connection that completed its handshake.
     pub(crate) fn insert(&mut self, conn: ConnId, outbox: Outbox, member: Member) {
         self.conns.insert(

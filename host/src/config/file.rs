@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::cluster::RawCluster;
 use super::limits::{self, RawLimits, Size};
 use super::server::{self, RawApi, RawServer, RawTls};
 use super::{
@@ -25,6 +26,7 @@ struct RawConfig {
     admin_listen: Option<Spanned<String>>,
     cache_dir: Option<Spanned<String>>,
     api: Option<Spanned<RawApi>>,
+    cluster: Option<Spanned<RawCluster>>,
     limits: Option<RawLimits>,
     #[serde(default)]
     app: Vec<Spanned<RawApp>>,
@@ -128,6 +130,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             admin_listen: raw.admin_listen.as_ref(),
             cache_dir: raw.cache_dir.as_ref(),
             api: raw.api.as_ref(),
+            cluster: raw.cluster.as_ref(),
         },
         base,
     )?;

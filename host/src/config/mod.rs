@@ -15,10 +15,12 @@
 //! - `file`: the file format (serde structs as written) and its validation.
 //! - `limits`: per-app limits (`[limits]`, `[app.limits]`).
 //! - `server`: gateway-wide settings (the other top-level keys).
+//! - `cluster`: `[cluster]`, several nodes over Redis.
 //! - `demo`: the embedded demo config (feature `demo`).
 //!
 //! This module is at the bottom of the house: it imports no other module of the crate.
 
+mod cluster;
 #[cfg(feature = "demo")]
 mod demo;
 mod file;
@@ -28,6 +30,7 @@ mod server;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use cluster::ClusterSettings;
 pub use limits::{CrashLoop, Limits, MAX_BACKOFF, SlowConsumer};
 pub use server::{ApiSettings, ServerSettings, TlsFiles};
 

@@ -10,6 +10,9 @@
 //!
 //! [api]                            # the server API, off unless a token is set
 //! token_file = "api.token"         # or token = "…" (a file keeps it out of the config)
+//!
+//! [cluster]                        # several nodes over Redis (see `cluster`)
+//! redis = "redis://127.0.0.1:6379"
 //! ```
 
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
+use super::cluster::{self, ClusterSettings, RawCluster};
 use super::file::{Locator, ranged};
 use super::limits::Size;
 
@@ -56,6 +60,9 @@ pub struct ServerSettings {
     /// `[api]`: the server API (`/api/v1`, on `admin_listen` when set, else on the
     /// main port), for backends. Default: off.
     pub api: Option<ApiSettings>,
+    /// `[cluster]`: share rooms, users and connections with other nodes over Redis.
+    /// Default: a single node. Changing it needs a restart.
+    pub cluster: Option<ClusterSettings>,
 }
 
 /// The server API's settings (`[api]`).
@@ -82,6 +89,7 @@ impl Default for ServerSettings {
             admin_listen: None,
             cache_dir: default_cache_dir(),
             api: None,
+            cluster: None,
         }
     }
 }
@@ -115,6 +123,7 @@ pub(crate) struct RawServer<'a> {
     pub(crate) admin_listen: Option<&'a Spanned<String>>,
     pub(crate) cache_dir: Option<&'a Spanned<String>>,
     pub(crate) api: Option<&'a Spanned<RawApi>>,
+    pub(crate) cluster: Option<&'a Spanned<RawCluster>>,
 }
 
 /// The `[api]` table as written.
@@ -201,6 +210,9 @@ pub(crate) fn resolve(
             ));
         }
         settings.api = Some(ApiSettings { token });
+    }
+    if let Some(c) = raw.cluster {
+        settings.cluster = Some(cluster::resolve(loc, c)?);
     }
     if let Some(dir) = raw.cache_dir {
         let dir = dir.get_ref().trim();

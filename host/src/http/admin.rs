@@ -12,7 +12,8 @@ use super::Shared;
 use super::response::{Body, json, text};
 
 /// `GET /readyz`: 200 when every app is ready (not failed, no hook stuck past its
-/// deadline, its queue not full), else 503; the body lists the apps.
+/// deadline, its queue not full), else 503; the body lists the apps, and the
+/// cluster's state when clustered.
 fn readiness(shared: &Shared) -> Response<Body> {
     let apps: Vec<serde_json::Value> = shared
         .apps
@@ -43,7 +44,12 @@ fn readiness(shared: &Shared) -> Response<Body> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json(status, &serde_json::json!({"ready": ready, "apps": apps}))
+    let mut body = serde_json::json!({"ready": ready, "apps": apps});
+    if let Some(cluster) = &shared.apps.cluster {
+        // Redis down does not make a node unready: its own traffic flows.
+        body["cluster"] = serde_json::json!(cluster.state());
+    }
+    json(status, &body)
 }
 
 /// The gateway's own endpoints: `/healthz`, `/readyz`, `/metrics`.

@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::Shared;
 use super::response::{Body, json};
 use crate::app::{ApiAnswer, ApiCall, AppHandle};
+use crate::bus::Cluster;
 use crate::close;
 use crate::model::{ConnId, Payload};
 
@@ -283,14 +284,45 @@ async fn route(
             ));
         }
     };
-    Ok(answer(&app, call).await)
+    let room = match &call {
+        ApiCall::RoomSize { room } => Some(room.clone()),
+        _ => None,
+    };
+    let Ok(answer) = app.api(call).await else {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the app is not running",
+        ));
+    };
+    if let (ApiAnswer::Size(here), Some(room), Some(cluster)) =
+        (&answer, room, &shared.apps.cluster)
+    {
+        return Ok(cluster_size(cluster, &app_name, &room, *here).await);
+    }
+    Ok(respond(&app, answer))
 }
 
-/// Runs `call` on the app and turns its answer into the response.
-async fn answer(app: &AppHandle, call: ApiCall) -> Response<Body> {
-    let Ok(answer) = app.api(call).await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the app is not running");
-    };
+/// A room's size across the cluster: this node's members and the other live
+/// nodes' (from Redis). Redis down: this node's only, marked `"partial": true`.
+async fn cluster_size(cluster: &Cluster, app: &str, room: &str, here: usize) -> Response<Body> {
+    match cluster.members_elsewhere(app, room).await {
+        Ok(elsewhere) => json(
+            StatusCode::OK,
+            &serde_json::json!({"size": here + elsewhere}),
+        ),
+        Err(e) => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "size": here,
+                "partial": true,
+                "error": format!("the other nodes' members are not counted: Redis: {e}"),
+            }),
+        ),
+    }
+}
+
+/// The response for the app's answer.
+fn respond(app: &AppHandle, answer: ApiAnswer) -> Response<Body> {
     match answer {
         ApiAnswer::Done => json(StatusCode::OK, &serde_json::json!({"ok": true})),
         ApiAnswer::Accepted => json(StatusCode::ACCEPTED, &serde_json::json!({"accepted": true})),
@@ -318,6 +350,14 @@ async fn answer(app: &AppHandle, call: ApiCall) -> Response<Body> {
         ApiAnswer::Failing => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the app is failing; try again later",
+        ),
+        ApiAnswer::Forwarded => json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({"accepted": true, "cluster": true}),
+        ),
+        ApiAnswer::Elsewhere(node) => error(
+            StatusCode::NOT_FOUND,
+            format!("the connection is on node number {node}: ask that node"),
         ),
     }
 }

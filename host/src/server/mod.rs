@@ -11,7 +11,7 @@
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
 //! let config = wsgate::Config::load("wsgate.toml".as_ref())?;
-//! let gateway = wsgate::Gateway::start(&config)?;
+//! let gateway = wsgate::Gateway::start(&config).await?;
 //! gateway.watch_plugins()?;
 //! let listener = tokio::net::TcpListener::bind(config.listen).await?;
 //! gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
@@ -37,9 +37,11 @@ use crate::app::AppHandle;
 use crate::app::stats::AppStatsSnapshot;
 pub use crate::apps::StartError;
 use crate::apps::{Apps, ConfigChanges};
+use crate::bus::{Cluster, ids};
 use crate::close::SHUTDOWN;
 use crate::config::{Config, ServerSettings};
 use crate::http::{self, Shared};
+use crate::metrics::Metrics;
 use crate::plugin::PluginEngine;
 use crate::reload::watcher::PluginWatcher;
 use crate::reload::{WatchError, reloader};
@@ -69,7 +71,7 @@ impl Gateway {
     /// # Errors
     /// [`StartError`] naming the first app whose plugin is missing, is not a
     /// component, or does not implement this host's plugin world.
-    pub fn start(config: &Config) -> Result<Self, StartError> {
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
         overload::check_address_space(config)?;
         overload::check_open_files(config);
         let tls = config
@@ -80,14 +82,28 @@ impl Gateway {
             .transpose()?;
         let engine = PluginEngine::with_cache(config.server.cache_dir.as_deref())
             .map_err(StartError::Engine)?;
-        let apps = Apps::start(engine, config, Arc::default())?;
+        let metrics = Arc::<Metrics>::default();
+        let cluster = match &config.server.cluster {
+            Some(settings) => Some(Cluster::join(settings, metrics.clone()).await?),
+            None => None,
+        };
+        let first_id = ids::first_id(cluster.as_ref().map_or(0, Cluster::node));
+        let apps = Apps::start(engine, config, metrics, cluster.clone())?;
         let shared = Arc::new(Shared {
             apps,
             admin_separate: config.server.admin_listen.is_some(),
             api: config.server.api.clone(),
-            next_conn: AtomicU64::new(1),
+            next_conn: AtomicU64::new(first_id),
             connections: TaskTracker::new(),
         });
+        if let Some(cluster) = cluster {
+            let weak = Arc::downgrade(&shared);
+            cluster.set_deliver(Box::new(move |app, command| {
+                weak.upgrade()
+                    .and_then(|shared| shared.apps.handle(app))
+                    .is_some_and(|handle| handle.try_remote(command))
+            }));
+        }
         Ok(Self {
             shared,
             watcher: Arc::new(Mutex::new(None)),
@@ -236,6 +252,11 @@ impl Gateway {
         };
         if tokio::time::timeout(FINISH_WAIT, all).await.is_err() {
             tracing::warn!("an app did not finish in time; stopping without it");
+        }
+        // Last: the apps' last words (on-close of their connections) may be for
+        // other nodes.
+        if let Some(cluster) = &self.shared.apps.cluster {
+            cluster.leave().await;
         }
         Ok(())
     }

@@ -56,7 +56,7 @@ pub async fn run(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let gateway = Gateway::start(&config)?;
+    let gateway = Gateway::start(&config).await?;
     if options.watch {
         match gateway.watch_plugins() {
             Ok(()) => tracing::info!("watching plugin files for new versions"),

@@ -65,7 +65,7 @@ async fn reload(gateway: &Gateway, path: &std::path::Path, running: &Running) {
         }
         if config.server != running.settings {
             tracing::warn!(
-                "handshake_timeout_ms, max_header_bytes, drain_timeout_ms, tls, admin_listen, cache_dir or [api] changed; \
+                "handshake_timeout_ms, max_header_bytes, drain_timeout_ms, tls, admin_listen, cache_dir, [api] or [cluster] changed; \
                  they apply at the next start"
             );
         }

@@ -4,7 +4,7 @@
 
 use wsgate::Config;
 use wsgate::config::{ApiSettings, AppConfig, Limits, ServerSettings};
-use wsgate_tests::{Client, TestGateway, app, body_of, get, plugins, raw_http, status_of, until};
+use wsgate_tests::{Client, TestGateway, api_call, app, get, plugins, until};
 
 const TOKEN: &str = "a-token-of-sixteen-or-more";
 
@@ -34,8 +34,6 @@ async fn gateway() -> TestGateway {
     with_api(vec![t]).await
 }
 
-/// `METHOD path` with `body`, authorized with `token` (none if `None`); the status
-/// and the JSON body.
 async fn call(
     gw: &TestGateway,
     method: &str,
@@ -44,21 +42,7 @@ async fn call(
     body: &[u8],
     binary: bool,
 ) -> (u16, serde_json::Value) {
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(token) = token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    if binary {
-        request.push_str("Content-Type: application/octet-stream\r\n");
-    }
-    request.push_str("\r\n");
-    request.push_str(&String::from_utf8_lossy(body));
-    let response = raw_http(gw.addr, &request).await;
-    let json = serde_json::from_str(body_of(&response)).unwrap_or_default();
-    (status_of(&response), json)
+    api_call(gw.addr, method, path, token, body, binary).await
 }
 
 async fn post(gw: &TestGateway, path: &str, body: &str) -> (u16, serde_json::Value) {

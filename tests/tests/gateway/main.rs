@@ -13,6 +13,7 @@ mod api;
 mod batches;
 mod chat;
 mod close;
+mod cluster;
 mod echo;
 mod http;
 mod isolation;

@@ -4,6 +4,15 @@ use wsgate::config::{AppConfig, Limits, PluginSource};
 use wsgate::{Config, Gateway};
 use wsgate_tests::plugins;
 
+/// Starts `config` on a runtime of its own (for the tests that are not async).
+fn start(config: &Config) -> Result<Gateway, wsgate::StartError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(Gateway::start(config))
+}
+
 fn start_with(plugin: PathBuf) -> String {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -16,7 +25,7 @@ fn start_with(plugin: PathBuf) -> String {
         }],
         ..Config::default()
     };
-    match Gateway::start(&config) {
+    match start(&config) {
         Ok(_) => panic!("the gateway started with a bad plugin"),
         Err(e) => e.to_string(),
     }
@@ -106,7 +115,7 @@ fn a_missing_tls_certificate_is_named() {
         },
         ..Config::default()
     };
-    let err = Gateway::start(&config)
+    let err = start(&config)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();

@@ -27,6 +27,15 @@ impl Actor {
                 }
             }
             ApiCall::Broadcast { payload, except } => Command::Broadcast { payload, except },
+            ApiCall::Send { conn, payload } if self.registry.is_remote(conn) => {
+                return self.forwarded(Command::Send { conn, payload });
+            }
+            ApiCall::Close { conn, code, reason } if self.registry.is_remote(conn) => {
+                return self.forwarded(Command::Close { conn, code, reason });
+            }
+            ApiCall::Info { conn } if self.registry.is_remote(conn) => {
+                return ApiAnswer::Elsewhere(crate::bus::ids::node_of(conn));
+            }
             ApiCall::Send { conn, payload } => {
                 if !self.registry.is_open(conn) {
                     return ApiAnswer::NotFound("connection");
@@ -46,16 +55,12 @@ impl Actor {
                 };
             }
             ApiCall::SendUser { user, payload } => {
-                if self.registry.dir.user_connections(&user).next().is_none() {
-                    return ApiAnswer::NotFound("user");
-                }
-                Command::SendUser { user, payload }
+                let here = self.registry.dir.user_connections(&user).next().is_some();
+                return self.for_user(here, Command::SendUser { user, payload });
             }
             ApiCall::CloseUser { user, code, reason } => {
-                if self.registry.dir.user_connections(&user).next().is_none() {
-                    return ApiAnswer::NotFound("user");
-                }
-                Command::CloseUser { user, code, reason }
+                let here = self.registry.dir.user_connections(&user).next().is_some();
+                return self.for_user(here, Command::CloseUser { user, code, reason });
             }
             ApiCall::RoomSize { room } => {
                 if !room_ok(&room, max_room) {
@@ -74,5 +79,29 @@ impl Actor {
         self.registry
             .execute([command], &self.limits, &self.stats, &mut self.timers);
         ApiAnswer::Done
+    }
+
+    /// Runs `command` (for another node's connection) and says it went on.
+    fn forwarded(&mut self, command: Command) -> ApiAnswer {
+        self.registry
+            .execute([command], &self.limits, &self.stats, &mut self.timers);
+        ApiAnswer::Forwarded
+    }
+
+    /// A user's send or close: done here when the user has connections `here`; when
+    /// clustered, also sent to the other nodes (which this node cannot see, so no
+    /// 404 then); else "no such user".
+    fn for_user(&mut self, here: bool, command: Command) -> ApiAnswer {
+        let clustered = self.registry.cluster.is_some();
+        if !here && !clustered {
+            return ApiAnswer::NotFound("user");
+        }
+        self.registry
+            .execute([command], &self.limits, &self.stats, &mut self.timers);
+        if clustered {
+            ApiAnswer::Forwarded
+        } else {
+            ApiAnswer::Done
+        }
     }
 }

@@ -32,6 +32,7 @@ use super::registry::Registry;
 use super::stats::AppStats;
 use super::timers::{Alarm, Timers};
 use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Input};
+use crate::bus::{Cluster, Link};
 use crate::close::SHUTDOWN;
 use crate::config::Limits;
 use crate::model::{AcceptDecision, Event};
@@ -84,8 +85,10 @@ pub(crate) fn spawn(
     plugin: LoadedPlugin,
     limits: Limits,
     stats: Arc<AppStats>,
+    cluster: Option<Cluster>,
 ) -> Result<AppHandle, PluginError> {
     let name: Arc<str> = name.into();
+    let link = cluster.map(|cluster| Link::new(cluster, name.clone()));
     let log = PluginLog::new(name.clone(), stats.metrics.log.clone());
     let instance = PluginInstance::new(&plugin, log.clone(), InstanceLimits::from(&limits))?;
     let (events, inbox) = mpsc::channel(EVENT_QUEUE);
@@ -96,7 +99,7 @@ pub(crate) fn spawn(
         limits,
         log,
         instance: Some(instance),
-        registry: Registry::default(),
+        registry: Registry::new(link),
         stats: stats.clone(),
         breaker: Breaker::default(),
         pause: limits.crash_loop.backoff,
@@ -151,6 +154,7 @@ impl Actor {
             }
             self.report_overflows();
             self.fire_due();
+            self.registry.report_rooms();
             if let Some(orders) = self.control.take()
                 && let Some(done) = self.carry_out(orders)
             {
@@ -244,6 +248,10 @@ impl Actor {
             Input::Api { call, reply } => {
                 let answer = self.api(call);
                 let _ = reply.send(answer);
+            }
+            Input::Remote(command) => {
+                self.registry
+                    .execute_remote(command, &self.limits, &self.stats, &mut self.timers);
             }
         }
     }

@@ -26,7 +26,7 @@ fn testbed() -> LoadedPlugin {
 /// The testbed app's actor, without sockets.
 fn app(limits: Limits) -> (AppHandle, Arc<AppStats>) {
     let stats = Arc::new(AppStats::default());
-    let handle = crate::app::actor::spawn("testbed", testbed(), limits, stats.clone())
+    let handle = crate::app::actor::spawn("testbed", testbed(), limits, stats.clone(), None)
         .unwrap_or_else(|e| panic!("{e}"));
     (handle, stats)
 }
