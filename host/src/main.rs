@@ -1,4 +1,5 @@
-//! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR] [--no-watch]`
+//! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR] [--no-watch]
+//! [--redis URL] [--node NAME]`
 //! `wsgate check [--config FILE]` and `wsgate new NAME [--sdk DIR]`, with
 //! `--log-format pretty|json`.
 
@@ -46,6 +47,14 @@ enum Command {
         /// config and the plugins that changed).
         #[arg(long)]
         no_watch: bool,
+        /// Join the cluster on this Redis (sets `[cluster] redis`), for example
+        /// redis://127.0.0.1:6379.
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
+        /// This node's name in the cluster (sets `[cluster] node`; default: the
+        /// hostname).
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
     },
     /// Create a plugin crate NAME in the current folder: the SDK dependency, a
     /// ten-line handler with a unit test, and a config that serves it.
@@ -91,7 +100,18 @@ fn main() -> anyhow::Result<()> {
             config,
             listen,
             no_watch,
-        } => serve(config, listen, !no_watch),
+            redis,
+            node,
+        } => serve(
+            config,
+            ServeOptions {
+                config_path: None,
+                listen,
+                watch: !no_watch,
+                redis,
+                node,
+            },
+        ),
     }
 }
 
@@ -133,7 +153,15 @@ fn demo() -> anyhow::Result<Config> {
     tracing::info!(
         "no --config given: using the built-in demo (chat at /ws and its page at /, echo at /echo, relay at /relay, dashboard at /dashboard)"
     );
-    Ok(Config::demo())
+    let mut demo = Config::demo();
+    demo.server.api = wsgate::config::ApiSettings::from_env().map_err(anyhow::Error::msg)?;
+    if demo.server.api.is_some() {
+        tracing::info!(
+            "the server API is on at /api/v1 ({} is set)",
+            wsgate::config::API_TOKEN_ENV
+        );
+    }
+    Ok(demo)
 }
 
 #[cfg(not(feature = "demo"))]
@@ -141,11 +169,7 @@ fn demo() -> anyhow::Result<Config> {
     anyhow::bail!("this build has no built-in demo (feature `demo` is off): pass --config FILE")
 }
 
-fn serve(
-    config_path: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    watch: bool,
-) -> anyhow::Result<()> {
+fn serve(config_path: Option<PathBuf>, options: ServeOptions) -> anyhow::Result<()> {
     let config = load(config_path.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -153,8 +177,7 @@ fn serve(
         .context("cannot start the async runtime")?;
     let options = ServeOptions {
         config_path,
-        listen,
-        watch,
+        ..options
     };
     let served = runtime.block_on(wsgate::server::run(config, options, shutdown_signal()));
     // Nothing left may hold the exit up (a config reload still compiling, say).

@@ -15,6 +15,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../../tests/src/redis.rs"]
+#[allow(unreachable_pub, dead_code, reason = "shared with the end-to-end harness")]
+mod redis;
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn wsgate(args: &[&str]) -> Command {
@@ -420,8 +424,12 @@ fn new_refuses_a_name_that_is_not_a_crate_name() {
 }
 
 async fn http_get(addr: &str, path: &str) -> String {
+    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await
+}
+
+/// Sends `request` raw and reads the whole response.
+async fn http(addr: &str, request: &str) -> String {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     tokio::io::AsyncWriteExt::write_all(&mut tcp, request.as_bytes())
         .await
         .unwrap();
@@ -691,4 +699,84 @@ async fn a_tight_address_space_limit_is_a_clear_error_not_a_crash() {
         "{stderr}"
     );
     assert!(stderr.contains("ulimit -v unlimited"), "{stderr}");
+}
+
+/// The size of room `room` of app `t` as the server API of the node at `addr`
+/// answers it.
+async fn api_room_size(addr: &str, room: &str) -> u64 {
+    let request = format!(
+        "GET /api/v1/apps/t/rooms/{room} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Authorization: Bearer {API_TOKEN}\r\n\r\n"
+    );
+    let response = http(addr, &request).await;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    json["size"].as_u64().unwrap_or_else(|| panic!("{response}"))
+}
+
+const API_TOKEN: &str = "a-token-of-sixteen-or-more";
+
+#[tokio::test]
+async fn two_node_processes_share_a_room_and_a_killed_node_stops_counting_after_its_ttl() {
+    let redis = redis::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\ntoken = \"{API_TOKEN}\"\n\n[cluster]\nredis = \"redis://127.0.0.1:1\"\n\
+             prefix = \"cli\"\nnode_ttl_ms = 1500\n\n\
+             [[app]]\nname = \"t\"\nroute = \"/t\"\nplugin = {testbed:?}\n",
+            testbed = env!("WSGATE_FIXTURE_TESTBED_WASM"),
+        ),
+    )
+    .unwrap();
+    // --redis replaces the file's unreachable one; --node names each process.
+    let node = |name: &'static str| {
+        let (config, url) = (config.to_str().unwrap().to_owned(), redis.url());
+        async move {
+            serve(&[
+                "serve", "--config", &config, "--listen", "127.0.0.1:0", "--redis", &url,
+                "--node", name,
+            ])
+            .await
+        }
+    };
+    // Each has joined when it listens.
+    let (_a, addr_a, _log_a) = node("node-a").await;
+    let (mut b, addr_b, _log_b) = node("node-b").await;
+    let mut here = connect(&addr_a, "/t?room=r").await;
+    let mut there = connect(&addr_b, "/t?room=r").await;
+    let _also_there = connect(&addr_b, "/t?room=r").await;
+    let until_size = |size: u64| {
+        let addr = addr_a.clone();
+        async move {
+            tokio::time::timeout(TIMEOUT, async {
+                while api_room_size(&addr, "r").await != size {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("room r never held {size}"));
+        }
+    };
+    until_size(3).await;
+    here.send(Message::text("publish r across processes")).await.unwrap();
+    assert_eq!(next_text(&mut there).await, "across processes");
+    assert_eq!(next_text(&mut here).await, "across processes");
+
+    b.start_kill().unwrap();
+    let _ = b.wait().await;
+    // No goodbye from a killed node: its entries expire with its heartbeat.
+    until_size(1).await;
+}
+
+#[tokio::test]
+async fn cluster_flags_are_checked() {
+    let err = fails(&["serve", "--node", "n1"]).await;
+    assert!(err.contains("--node names a node of a cluster"), "{err}");
+    let err = fails(&["serve", "--redis", "localhost:6379"]).await;
+    assert!(err.contains("--redis must be a URL such as"), "{err}");
+    let err = fails(&["serve", "--redis", "redis://127.0.0.1:1", "--listen", "127.0.0.1:0"]).await;
+    assert!(err.contains("cluster: Redis at 127.0.0.1:1"), "{err}");
 }

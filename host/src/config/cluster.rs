@@ -67,42 +67,68 @@ fn hostname() -> String {
     if name.is_empty() { "node".into() } else { name }
 }
 
+impl ClusterSettings {
+    /// The settings of a cluster on the Redis at `url`, every other key at its
+    /// default (what `wsgate serve --redis URL` joins).
+    ///
+    /// # Errors
+    /// A message saying what a Redis URL looks like, if `url` is not one.
+    pub fn for_redis(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if !url.starts_with("redis://") || redis::Client::open(url).is_err() {
+            return Err(format!(
+                "must be a URL such as \"redis://127.0.0.1:6379/0\", not {url:?}"
+            ));
+        }
+        Ok(Self {
+            redis: url.to_owned(),
+            node: hostname(),
+            prefix: "wsgate".into(),
+            node_ttl: Duration::from_secs(10),
+        })
+    }
+
+    /// Names this node `node`.
+    ///
+    /// # Errors
+    /// A message saying what a node name may hold, if `node` is not one.
+    pub fn set_node(&mut self, node: &str) -> Result<(), String> {
+        self.node = checked_name(node)?;
+        Ok(())
+    }
+}
+
+/// `name` if it is a node name or prefix, else what one may hold.
+fn checked_name(name: &str) -> Result<String, String> {
+    if plain_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "must be 1 to 64 letters, digits, '-', '_' or '.', not {name:?}"
+        ))
+    }
+}
+
 /// Validates `[cluster]`.
 pub(crate) fn resolve(
     loc: &Locator<'_>,
     raw: &Spanned<RawCluster>,
 ) -> Result<ClusterSettings, ConfigError> {
     let raw = raw.get_ref();
-    let url = raw.redis.get_ref().trim();
-    if !url.starts_with("redis://") || redis::Client::open(url).is_err() {
-        return Err(loc.at(
-            &raw.redis,
-            format!(
-                "`cluster.redis` must be a URL such as \"redis://127.0.0.1:6379/0\", not {url:?}"
-            ),
-        ));
+    let mut settings = ClusterSettings::for_redis(raw.redis.get_ref())
+        .map_err(|e| loc.at(&raw.redis, format!("`cluster.redis` {e}")))?;
+    let name = |value: &Spanned<String>, key: &str| {
+        checked_name(value.get_ref()).map_err(|e| loc.at(value, format!("`cluster.{key}` {e}")))
+    };
+    if let Some(node) = &raw.node {
+        settings.node = name(node, "node")?;
     }
-    let name = |value: Option<&Spanned<String>>, key: &str, default: String| match value {
-        None => Ok(default),
-        Some(v) if plain_name(v.get_ref()) => Ok(v.get_ref().clone()),
-        Some(v) => Err(loc.at(
-            v,
-            format!(
-                "`cluster.{key}` must be 1 to 64 letters, digits, '-', '_' or '.', not {:?}",
-                v.get_ref()
-            ),
-        )),
-    };
-    let node_ttl = match &raw.node_ttl_ms {
-        Some(v) => {
-            Duration::from_millis(ranged(loc, "cluster.node_ttl_ms", v, 1000, 600_000, " ms")?)
-        }
-        None => Duration::from_secs(10),
-    };
-    Ok(ClusterSettings {
-        redis: url.to_owned(),
-        node: name(raw.node.as_ref(), "node", hostname())?,
-        prefix: name(raw.prefix.as_ref(), "prefix", "wsgate".into())?,
-        node_ttl,
-    })
+    if let Some(prefix) = &raw.prefix {
+        settings.prefix = name(prefix, "prefix")?;
+    }
+    if let Some(v) = &raw.node_ttl_ms {
+        settings.node_ttl =
+            Duration::from_millis(ranged(loc, "cluster.node_ttl_ms", v, 1000, 600_000, " ms")?);
+    }
+    Ok(settings)
 }

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use cluster::ClusterSettings;
 pub use limits::{CrashLoop, Limits, MAX_BACKOFF, SlowConsumer};
-pub use server::{ApiSettings, ServerSettings, TlsFiles};
+pub use server::{API_TOKEN_ENV, ApiSettings, ServerSettings, TlsFiles};
 
 /// The address served when neither the config nor `--listen` names one.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(

@@ -9,7 +9,8 @@
 //! cache_dir = "/var/cache/wsgate"  # compiled plugins; "" turns the cache off
 //!
 //! [api]                            # the server API, off unless a token is set
-//! token_file = "api.token"         # or token = "…" (a file keeps it out of the config)
+//! token_file = "api.token"         # or token = "…" (a file keeps it out of the config);
+//!                                  # WSGATE_API_TOKEN in the environment overrides both
 //!
 //! [cluster]                        # several nodes over Redis (see `cluster`)
 //! redis = "redis://127.0.0.1:6379"
@@ -71,6 +72,34 @@ pub struct ApiSettings {
     /// The bearer token requests must carry (`token`, or the content of
     /// `token_file` without surrounding whitespace). Never logged.
     pub token: String,
+}
+
+/// The environment variable whose value, when set, is the server API's token (over
+/// `[api]`'s): it keeps the token out of files, and turns the API on for the demo.
+pub const API_TOKEN_ENV: &str = "WSGATE_API_TOKEN";
+
+/// `token` without surrounding whitespace, if it is strong enough.
+fn checked_token(token: &str) -> Result<String, &'static str> {
+    let token = token.trim();
+    if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the API token must be at least 16 characters, without spaces");
+    }
+    Ok(token.to_owned())
+}
+
+impl ApiSettings {
+    /// The settings [`API_TOKEN_ENV`] gives, if it is set (and not empty).
+    ///
+    /// # Errors
+    /// A message naming the variable, if its token is too weak.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        match std::env::var(API_TOKEN_ENV) {
+            Ok(token) if !token.trim().is_empty() => checked_token(&token)
+                .map(|token| Some(Self { token }))
+                .map_err(|e| format!("{API_TOKEN_ENV}: {e}")),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiSettings {
@@ -202,14 +231,11 @@ pub(crate) fn resolve(
                 return Err(loc.at(api, "`[api]` needs exactly one of `token` and `token_file`"));
             }
         };
-        let token = token.trim().to_owned();
-        if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(loc.at(
-                api,
-                "the API token must be at least 16 characters, without spaces",
-            ));
-        }
+        let token = checked_token(&token).map_err(|e| loc.at(api, e))?;
         settings.api = Some(ApiSettings { token });
+    }
+    if let Some(api) = ApiSettings::from_env().map_err(|e| loc.error(None, e))? {
+        settings.api = Some(api);
     }
     if let Some(c) = raw.cluster {
         settings.cluster = Some(cluster::resolve(loc, c)?);

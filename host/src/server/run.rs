@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use super::Gateway;
 use super::signals::{Running, reload_on_sighup};
 use crate::apps::StartError;
-use crate::config::Config;
+use crate::config::{ClusterSettings, Config};
 
 /// How [`run`] serves a config.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,39 @@ pub struct ServeOptions {
     pub listen: Option<SocketAddr>,
     /// Watch the plugin files and hot-reload new versions (off with `--no-watch`).
     pub watch: bool,
+    /// Join the cluster on this Redis URL (`--redis`; sets `[cluster] redis`).
+    pub redis: Option<String>,
+    /// This node's name in the cluster (`--node`; sets `[cluster] node`).
+    pub node: Option<String>,
+}
+
+impl ServeOptions {
+    /// `--redis` and `--node` applied to `config`.
+    ///
+    /// # Errors
+    /// [`RunError::Flag`] for a bad URL or name, or `--node` without a cluster.
+    pub fn apply_cluster_flags(&self, config: &mut Config) -> Result<(), RunError> {
+        let flag = |name: &'static str| move |e: String| RunError::Flag(format!("{name} {e}"));
+        if let Some(url) = &self.redis {
+            let mut cluster = ClusterSettings::for_redis(url).map_err(flag("--redis"))?;
+            if let Some(file) = &config.server.cluster {
+                cluster.node.clone_from(&file.node);
+                cluster.prefix.clone_from(&file.prefix);
+                cluster.node_ttl = file.node_ttl;
+            }
+            config.server.cluster = Some(cluster);
+        }
+        if let Some(node) = &self.node {
+            let Some(cluster) = config.server.cluster.as_mut() else {
+                return Err(RunError::Flag(
+                    "--node names a node of a cluster: set [cluster] in the config, or --redis URL"
+                        .into(),
+                ));
+            };
+            cluster.set_node(node).map_err(flag("--node"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Why [`run`] could not serve.
@@ -41,6 +74,9 @@ pub enum RunError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A command-line flag is wrong (the message names it).
+    #[error("{0}")]
+    Flag(String),
     /// The SIGHUP handler cannot be installed.
     #[error("cannot listen for SIGHUP: {0}")]
     Signal(std::io::Error),
@@ -52,10 +88,13 @@ pub enum RunError {
 /// # Errors
 /// [`RunError`] if the gateway cannot start or an address cannot be listened on.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    // A reload compares the file with the file: the flags are not in it.
+    let file_settings = config.server.clone();
+    options.apply_cluster_flags(&mut config)?;
     let gateway = Gateway::start(&config).await?;
     if options.watch {
         match gateway.watch_plugins() {
@@ -66,7 +105,7 @@ pub async fn run(
     if let Some(path) = options.config_path {
         let running = Running {
             listen: config.listen,
-            settings: config.server.clone(),
+            settings: file_settings,
         };
         // Installed before "listening": a SIGHUP from then on reloads, never kills.
         reload_on_sighup(gateway.clone(), path, running).map_err(RunError::Signal)?;
