@@ -16,7 +16,11 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
 #[path = "../../tests/src/redis.rs"]
-#[allow(unreachable_pub, dead_code, reason = "shared with the end-to-end harness")]
+#[allow(
+    unreachable_pub,
+    dead_code,
+    reason = "shared with the end-to-end harness"
+)]
 mod redis;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -424,7 +428,11 @@ fn new_refuses_a_name_that_is_not_a_crate_name() {
 }
 
 async fn http_get(addr: &str, path: &str) -> String {
-    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+    .await
 }
 
 /// Sends `request` raw and reads the whole response.
@@ -711,7 +719,9 @@ async fn api_room_size(addr: &str, room: &str) -> u64 {
     let response = http(addr, &request).await;
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
     let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    json["size"].as_u64().unwrap_or_else(|| panic!("{response}"))
+    json["size"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{response}"))
 }
 
 const API_TOKEN: &str = "a-token-of-sixteen-or-more";
@@ -736,8 +746,15 @@ async fn two_node_processes_share_a_room_and_a_killed_node_stops_counting_after_
         let (config, url) = (config.to_str().unwrap().to_owned(), redis.url());
         async move {
             serve(&[
-                "serve", "--config", &config, "--listen", "127.0.0.1:0", "--redis", &url,
-                "--node", name,
+                "serve",
+                "--config",
+                &config,
+                "--listen",
+                "127.0.0.1:0",
+                "--redis",
+                &url,
+                "--node",
+                name,
             ])
             .await
         }
@@ -761,7 +778,9 @@ async fn two_node_processes_share_a_room_and_a_killed_node_stops_counting_after_
         }
     };
     until_size(3).await;
-    here.send(Message::text("publish r across processes")).await.unwrap();
+    here.send(Message::text("publish r across processes"))
+        .await
+        .unwrap();
     assert_eq!(next_text(&mut there).await, "across processes");
     assert_eq!(next_text(&mut here).await, "across processes");
 
@@ -777,6 +796,13 @@ async fn cluster_flags_are_checked() {
     assert!(err.contains("--node names a node of a cluster"), "{err}");
     let err = fails(&["serve", "--redis", "localhost:6379"]).await;
     assert!(err.contains("--redis must be a URL such as"), "{err}");
-    let err = fails(&["serve", "--redis", "redis://127.0.0.1:1", "--listen", "127.0.0.1:0"]).await;
+    let err = fails(&[
+        "serve",
+        "--redis",
+        "redis://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .await;
     assert!(err.contains("cluster: Redis at 127.0.0.1:1"), "{err}");
 }

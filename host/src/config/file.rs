@@ -489,22 +489,40 @@ mod tests {
             "[cluster]\nredis = \"redis://10.0.0.5:6380/2\"\nnode = \"gw-1\"\nprefix = \"prod\"\nnode_ttl_ms = 3000\n",
         ))
         .unwrap_or_else(|e| panic!("{e}"));
-        let cluster = config.server.cluster.unwrap_or_else(|| panic!("no cluster"));
+        let cluster = config
+            .server
+            .cluster
+            .unwrap_or_else(|| panic!("no cluster"));
         assert_eq!(cluster.redis, "redis://10.0.0.5:6380/2");
         assert_eq!(cluster.node, "gw-1");
         assert_eq!(cluster.prefix, "prod");
         assert_eq!(cluster.node_ttl, std::time::Duration::from_secs(3));
         let config = parse(&with("[cluster]\nredis = \"redis://127.0.0.1\"\n"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let cluster = config.server.cluster.unwrap_or_else(|| panic!("no cluster"));
+        let cluster = config
+            .server
+            .cluster
+            .unwrap_or_else(|| panic!("no cluster"));
         assert!(!cluster.node.is_empty(), "the hostname by default");
         assert_eq!(cluster.prefix, "wsgate");
         for (cluster, expected) in [
             ("[cluster]\n", "missing field `redis`"),
-            ("[cluster]\nredis = \"http://x\"\n", "2:9: `cluster.redis` must be a URL such as"),
-            ("[cluster]\nredis = \"redis://h\"\nnode = \"a b\"\n", "3:8: `cluster.node` must be 1 to 64"),
-            ("[cluster]\nredis = \"redis://h\"\nnode_ttl_ms = 10\n", "`cluster.node_ttl_ms` must be from 1000"),
-            ("[cluster]\nredis = \"redis://h\"\nnodes = 2\n", "unknown field `nodes`"),
+            (
+                "[cluster]\nredis = \"http://x\"\n",
+                "2:9: `cluster.redis` must be a URL such as",
+            ),
+            (
+                "[cluster]\nredis = \"redis://h\"\nnode = \"a b\"\n",
+                "3:8: `cluster.node` must be 1 to 64",
+            ),
+            (
+                "[cluster]\nredis = \"redis://h\"\nnode_ttl_ms = 10\n",
+                "`cluster.node_ttl_ms` must be from 1000",
+            ),
+            (
+                "[cluster]\nredis = \"redis://h\"\nnodes = 2\n",
+                "unknown field `nodes`",
+            ),
         ] {
             let err = parse(&with(cluster)).err().unwrap_or_default();
             assert!(err.contains(expected), "{cluster:?}: {err}");

@@ -18,8 +18,11 @@ use crate::stats::{Latency, Percentiles, Window};
 /// What a `broadcast` run does.
 #[derive(Debug, Clone)]
 pub struct BroadcastOptions {
-    /// The relay route.
+    /// The relay route: the sender's, and the receivers'.
     pub target: Target,
+    /// A second node's relay route: when given, half of the receivers connect there
+    /// (a cluster's cross-node fan-out).
+    pub also: Option<Target>,
     /// Receiving connections.
     pub receivers: usize,
     /// Messages per second the sender sends, one step each, in order.
@@ -32,8 +35,9 @@ pub struct BroadcastOptions {
     pub duration: Duration,
     /// Source addresses to spread connections over.
     pub sources: usize,
-    /// The server process, to measure its CPU time.
-    pub server_pid: Option<u32>,
+    /// The server processes (a cluster: its nodes and its Redis), to measure their
+    /// CPU time together.
+    pub server_pids: Vec<u32>,
     /// A step whose p99 fan-out latency reaches this fails.
     pub max_p99: Duration,
 }
@@ -55,6 +59,9 @@ pub struct StepReport {
     pub server_cpu_s: Option<f64>,
     /// Deliveries per server CPU-second.
     pub per_cpu_s: Option<f64>,
+    /// The load generator's own CPU over the window, in % of one core: near 100
+    /// it is the bottleneck, and the step measures it rather than the server.
+    pub generator_cpu_percent: Option<f64>,
     /// Whether the step held: ratio ≥ 0.99 and p99 under the bound.
     pub passed: bool,
 }
@@ -93,8 +100,20 @@ struct Shared {
 /// The sender or every receiver failed to connect.
 pub async fn run(opts: &BroadcastOptions) -> anyhow::Result<BroadcastReport> {
     let size = opts.size.max(MIN_SIZE);
-    let (receivers, mut failures) =
-        client::connect_many(&opts.target, 1, opts.receivers, opts.sources, 128).await;
+    let elsewhere = if opts.also.is_some() {
+        opts.receivers / 2
+    } else {
+        0
+    };
+    let here = opts.receivers - elsewhere;
+    let (mut receivers, mut failures) =
+        client::connect_many(&opts.target, 1, here, opts.sources, 128).await;
+    if let Some(other) = &opts.also {
+        let (more, failed) =
+            client::connect_many(other, 1 + here, elsewhere, opts.sources, 128).await;
+        receivers.extend(more);
+        failures += failed;
+    }
     anyhow::ensure!(!receivers.is_empty(), "no receiver could connect");
     let connected = receivers.len();
     let mut sender = client::connect(&opts.target, client::source(0, opts.sources)).await?;
@@ -117,6 +136,7 @@ pub async fn run(opts: &BroadcastOptions) -> anyhow::Result<BroadcastReport> {
     let mut steps = Vec::new();
     for (index, &rate) in opts.rates.iter().enumerate() {
         let window = Window::after(opts.warmup, opts.duration);
+        let generator = CpuMeter::start(std::process::id()).ok();
         let (sent, cpu) = send_step(
             &mut sender,
             &shared,
@@ -124,9 +144,12 @@ pub async fn run(opts: &BroadcastOptions) -> anyhow::Result<BroadcastReport> {
             rate,
             size,
             window,
-            opts.server_pid,
+            &opts.server_pids,
         )
         .await?;
+        let generator_cpu_percent = generator
+            .and_then(|m| m.used().ok())
+            .map(|used| used * 100.0 / (window.seconds() + opts.warmup.as_secs_f64()));
         // Stragglers of the window still count (their latency shows they were late).
         tokio::time::sleep(Duration::from_millis(300)).await;
         let alive = connected - *shared.closed.lock().unwrap_or_else(PoisonError::into_inner);
@@ -151,14 +174,17 @@ pub async fn run(opts: &BroadcastOptions) -> anyhow::Result<BroadcastReport> {
             latency,
             server_cpu_s: cpu,
             per_cpu_s: cpu.filter(|c| *c > 0.0).map(|c| delivered as f64 / c),
+            generator_cpu_percent,
             passed,
         };
         eprintln!(
-            "  broadcast {} receivers, {rate} msg/s: {:.0} deliveries/s ({:.1} %), p99 {:.1} ms{}",
+            "  broadcast {} receivers, {rate} msg/s: {:.0} deliveries/s ({:.1} %), p99 {:.1} ms, \
+             generator CPU {:.0} %{}",
             connected,
             step.delivered_per_sec,
             ratio * 100.0,
             latency.p99_us / 1000.0,
+            generator_cpu_percent.unwrap_or(f64::NAN),
             if passed { "" } else { " — failed" }
         );
         steps.push(step);
@@ -194,7 +220,7 @@ async fn send_step(
     rate: f64,
     size: usize,
     window: Window,
-    server_pid: Option<u32>,
+    server_pids: &[u32],
 ) -> anyhow::Result<(u64, Option<f64>)> {
     let begin = Instant::now();
     let mut total = 0u64;
@@ -211,8 +237,11 @@ async fn send_step(
             break;
         }
         let in_window = window.measures(now);
-        if in_window && meter.is_none() {
-            meter = server_pid.and_then(|pid| CpuMeter::start(pid).ok());
+        if in_window && meter.is_none() && !server_pids.is_empty() {
+            meter = server_pids
+                .iter()
+                .map(|&pid| CpuMeter::start(pid).ok())
+                .collect::<Option<Vec<_>>>();
         }
         let due = (rate * (now - begin).as_secs_f64()) as u64;
         while total < due {
@@ -225,7 +254,8 @@ async fn send_step(
         }
         sender.flush().await?;
     }
-    Ok((measured, meter.and_then(|m| m.used().ok())))
+    let cpu = meter.and_then(|meters| meters.iter().map(|m| m.used().ok()).sum::<Option<f64>>());
+    Ok((measured, cpu))
 }
 
 /// One receiver: reads until the connection ends, crediting each measured message

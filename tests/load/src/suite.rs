@@ -56,6 +56,11 @@ pub enum Scenario {
     /// One sender publishing to a room of 1,000 members (the gateway only: the
     /// other servers have no rooms), rising rates; beside `broadcast1k`.
     Publish1k,
+    /// Publish to a room of 1,000 members split over two cluster nodes (the
+    /// gateway only), the sender on the first: the cross-node fan-out through a
+    /// redis-server, beside `publish1k` in the same run. Both nodes and Redis share
+    /// the server CPU.
+    ClusterPublish1k,
     /// Idle connections: 10,000, then up to the open-file limit.
     Idle,
 }
@@ -104,7 +109,9 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
     for rep in 1..=opts.reps {
         for &scenario in &opts.scenarios {
             for &server in &opts.servers {
-                if scenario == Scenario::Publish1k && server != Server::Gateway {
+                let gateway_only =
+                    matches!(scenario, Scenario::Publish1k | Scenario::ClusterPublish1k);
+                if gateway_only && server != Server::Gateway {
                     continue;
                 }
                 eprintln!(
@@ -113,9 +120,16 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
                     scenario,
                     server.name()
                 );
-                let mut process = start(opts, server, &gateway_config)?;
-                let outcome = run_scenario(opts, scenario, process.pid()).await;
-                process.stop();
+                let mut processes = if scenario == Scenario::ClusterPublish1k {
+                    start_cluster(opts, &gateway_config)?
+                } else {
+                    vec![start(opts, server, &gateway_config)?]
+                };
+                let pids: Vec<u32> = processes.iter().map(Process::pid).collect();
+                let outcome = run_scenario(opts, scenario, &pids).await;
+                for process in &mut processes {
+                    process.stop();
+                }
                 let metrics = match outcome {
                     Ok(m) => m,
                     Err(e) => {
@@ -142,9 +156,10 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
 async fn run_scenario(
     opts: &SuiteOptions,
     scenario: Scenario,
-    pid: u32,
+    pids: &[u32],
 ) -> anyhow::Result<Metrics> {
     let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let pid = pids.first().copied().context("no server process")?;
     let mut m = Metrics::new();
     match scenario {
         Scenario::Echo32 | Scenario::Echo32Pipelined | Scenario::Echo4k => {
@@ -185,7 +200,10 @@ async fn run_scenario(
             }
             m.insert("p99 µs", r.latency.p99_us);
         }
-        Scenario::Broadcast1k | Scenario::Broadcast10k | Scenario::Publish1k => {
+        Scenario::Broadcast1k
+        | Scenario::Broadcast10k
+        | Scenario::Publish1k
+        | Scenario::ClusterPublish1k => {
             // Rates in messages per second, rising; each step multiplies the
             // deliveries by the receivers. With 10,000 receivers one message is
             // 10,000 writes and as many client reads, so its fan-out alone takes
@@ -195,8 +213,8 @@ async fn run_scenario(
                     (
                         1_000,
                         &[
-                            50.0, 100.0, 200.0, 400.0, 700.0, 1000.0, 1500.0, 2000.0, 3000.0,
-                            4000.0, 6000.0, 8000.0,
+                            50.0, 100.0, 200.0, 400.0, 700.0, 1000.0, 1500.0, 2000.0, 2500.0,
+                            3000.0, 3500.0, 4000.0, 5000.0, 6000.0, 7000.0, 8000.0,
                         ],
                         50,
                     )
@@ -215,19 +233,25 @@ async fn run_scenario(
                 // broadcasting, when they name one.
                 target: Target::new(
                     addr,
-                    if scenario == Scenario::Publish1k {
-                        "/relay?room=bench"
-                    } else {
+                    if scenario == Scenario::Broadcast1k || scenario == Scenario::Broadcast10k {
                         "/relay"
+                    } else {
+                        "/relay?room=bench"
                     },
                 )?,
+                also: (scenario == Scenario::ClusterPublish1k)
+                    .then(|| {
+                        let b = SocketAddr::from(([127, 0, 0, 1], opts.port + 1));
+                        Target::new(b, "/relay?room=bench")
+                    })
+                    .transpose()?,
                 receivers,
                 rates,
                 size: 32,
                 warmup: opts.warmup / 2,
                 duration: opts.duration / 2,
                 sources: 2,
-                server_pid: Some(pid),
+                server_pids: pids.to_vec(),
                 max_p99: Duration::from_millis(max_p99),
             })
             .await?;
@@ -237,6 +261,9 @@ async fn run_scenario(
                 m.insert("deliveries per server CPU-s", v);
             }
             m.insert("p99 ms", best.latency.p99_us / 1000.0);
+            if let Some(v) = best.generator_cpu_percent {
+                m.insert("generator CPU %", v);
+            }
         }
         Scenario::Idle => {
             let limit = open_file_limit().unwrap_or(10_100);
@@ -325,7 +352,7 @@ fn start(
     gateway_config: &std::path::Path,
 ) -> anyhow::Result<Process> {
     let port = opts.port.to_string();
-    let mut argv: Vec<String> = match server {
+    let argv: Vec<String> = match server {
         Server::Gateway => vec![
             opts.gateway.display().to_string(),
             "serve".into(),
@@ -339,6 +366,61 @@ fn start(
         ],
         Server::Node => vec!["node".into(), opts.node_peer.display().to_string(), port],
     };
+    launch(opts, argv, server.name(), opts.port)
+}
+
+/// Starts a redis-server on the suite's port + 2 and two gateway nodes of one
+/// cluster on it, on the port and the port + 1, all pinned to the server CPU.
+fn start_cluster(
+    opts: &SuiteOptions,
+    gateway_config: &std::path::Path,
+) -> anyhow::Result<Vec<Process>> {
+    let redis_port = opts.port + 2;
+    let redis = launch(
+        opts,
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &redis_port.to_string(),
+        ]
+        .into_iter()
+        .chain(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
+        .map(String::from)
+        .collect(),
+        "redis-server",
+        redis_port,
+    )
+    .context("the cluster scenario needs redis-server (Debian: apt-get install redis-server)")?;
+    let mut processes = vec![redis];
+    for (node, port) in [("a", opts.port), ("b", opts.port + 1)] {
+        let argv = vec![
+            opts.gateway.display().to_string(),
+            "serve".into(),
+            "--config".into(),
+            gateway_config.display().to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--redis".into(),
+            format!("redis://127.0.0.1:{redis_port}"),
+            "--node".into(),
+            node.into(),
+        ];
+        processes.push(launch(opts, argv, "gateway node", port)?);
+    }
+    // The sender's node first: its pid measures the echo scenarios (none here).
+    processes.rotate_left(1);
+    Ok(processes)
+}
+
+/// Runs `argv` pinned to the server CPU, until it accepts connections on `port`.
+fn launch(
+    opts: &SuiteOptions,
+    mut argv: Vec<String>,
+    name: &str,
+    port: u16,
+) -> anyhow::Result<Process> {
     if let Some(cpu) = opts.server_cpu {
         argv.splice(0..0, ["taskset".into(), "-c".into(), cpu.to_string()]);
     }
@@ -349,14 +431,14 @@ fn start(
         .spawn()
         .with_context(|| format!("starting {}", argv.join(" ")))?;
     let mut process = Process(child);
-    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(addr).is_err() {
         if let Ok(Some(status)) = process.0.try_wait() {
-            bail!("{} exited at start: {status}", server.name());
+            bail!("{name} exited at start: {status}");
         }
         if Instant::now() > deadline {
-            bail!("{} did not listen on {addr} within 30 s", server.name());
+            bail!("{name} did not listen on {addr} within 30 s");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -439,6 +521,9 @@ fn scenario_label(s: Scenario) -> &'static str {
         Scenario::Broadcast1k => "broadcast to 1,000 (p99 < 50 ms)",
         Scenario::Broadcast10k => "broadcast to 10,000 (p99 < 1 s)",
         Scenario::Publish1k => "publish to a room of 1,000 (p99 < 50 ms)",
+        Scenario::ClusterPublish1k => {
+            "publish to a room of 1,000 over 2 cluster nodes (p99 < 50 ms; CPU: both nodes and Redis)"
+        }
         Scenario::Idle => "idle connections",
     }
 }

@@ -326,3 +326,38 @@ async fn a_node_whose_redis_cannot_be_reached_does_not_start() {
         .unwrap_or_default();
     assert!(err.starts_with("cluster: Redis at 127.0.0.1:"), "{err}");
 }
+
+#[tokio::test]
+async fn a_room_split_over_two_nodes_gets_every_message_under_load() {
+    use wsgate_load::broadcast::{self, BroadcastOptions};
+    use wsgate_load::client::Target;
+    let redis = RedisServer::start();
+    let relay = || vec![app("relay", "/relay", plugins::RELAY)];
+    let a = node(&redis, "a", relay()).await;
+    let b = node(&redis, "b", relay()).await;
+    let report = within(
+        "cross-node publish load",
+        broadcast::run(&BroadcastOptions {
+            target: Target::new(a.addr, "/relay?room=load").unwrap(),
+            also: Some(Target::new(b.addr, "/relay?room=load").unwrap()),
+            receivers: 6,
+            rates: vec![200.0],
+            size: 32,
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_millis(600),
+            sources: 1,
+            server_pids: Vec::new(),
+            max_p99: Duration::from_secs(10),
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.receivers, 6);
+    assert_eq!(report.failures, 0);
+    let step = &report.steps[0];
+    // Redis up the whole time: every message reached all six (a straggler past the
+    // load tool's grace period is the only slack, as on one node).
+    assert!(step.ratio >= 0.99 && step.ratio <= 1.0, "{step:?}");
+    a.stop().await;
+    b.stop().await;
+}

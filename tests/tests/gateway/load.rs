@@ -48,7 +48,8 @@ async fn broadcast_load_sees_every_relayed_message_at_every_receiver() {
             warmup: Duration::from_millis(100),
             duration: Duration::from_millis(400),
             sources: 1,
-            server_pid: None,
+            server_pids: Vec::new(),
+            also: None,
             max_p99: Duration::from_secs(10),
         }),
     )

@@ -239,8 +239,9 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
                 warmup: seconds(warmup)?,
                 duration: seconds(duration)?,
                 sources: target.sources,
-                server_pid: target.server_pid,
+                server_pids: target.server_pid.into_iter().collect(),
                 max_p99: Duration::from_millis(max_p99_ms),
+                also: None,
             })
             .await?;
             print(&report, json)
