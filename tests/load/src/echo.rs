@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Client, Target};
 use crate::procfs::{CpuMeter, CpuTime};
+use crate::raw;
 use crate::stats::{Latency, Percentiles, Window};
 
 /// What an `echo` run does.
@@ -35,6 +36,27 @@ pub struct EchoOptions {
     pub sources: usize,
     /// The server process, to measure its CPU time.
     pub server_pid: Option<u32>,
+    /// Each connection writes its `depth` messages in one write and waits for every
+    /// reply before the next batch (as pipelining clients do); else a message is
+    /// written as soon as a reply frees its slot (mostly a write per message).
+    pub batched: bool,
+    /// How the client speaks.
+    pub client: EchoClient,
+}
+
+/// How the echo load's connections speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum EchoClient {
+    /// tokio-tungstenite, as an application would: it costs more per message than
+    /// the servers it loads, so it saturates first.
+    #[default]
+    Tungstenite,
+    /// Frames encoded once and written as bytes, replies compared as bytes (see
+    /// [`raw`]): the generator spends next to nothing per message.
+    Frames,
+    /// The same bytes to a byte echo server, without the upgrade: the raw-TCP
+    /// ceiling.
+    RawTcp,
 }
 
 /// The result of an `echo` run.
@@ -58,6 +80,9 @@ pub struct EchoReport {
     pub server_user_us_per_msg: Option<f64>,
     /// Server CPU time per round trip in the kernel, µs (stime).
     pub server_kernel_us_per_msg: Option<f64>,
+    /// This load generator's CPU over the window, in % of one core (it runs on one
+    /// thread): near 100 it is the bottleneck, and the run measures it.
+    pub generator_cpu_percent: Option<f64>,
 }
 
 #[derive(Default)]
@@ -76,49 +101,82 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
     } else {
         Message::text("x".repeat(opts.size))
     };
-    let (clients, failures) =
-        client::connect_many(&opts.target, 0, opts.connections, opts.sources, 64).await;
-    anyhow::ensure!(!clients.is_empty(), "no connection could be opened");
     let window = Window::after(opts.warmup, opts.duration);
-    let totals = Arc::new(Mutex::new(Totals {
-        failures,
-        ..Totals::default()
-    }));
-    let meter = opts.server_pid.map(|pid| {
-        let start = window.start;
-        tokio::spawn(async move {
-            tokio::time::sleep_until(start.into()).await;
-            let meter = CpuMeter::start(pid).ok()?;
-            tokio::time::sleep_until(window.end.into()).await;
-            meter.used_split().ok()
-        })
-    });
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|ws| {
-            let payload = payload.clone();
-            let totals = totals.clone();
-            let depth = opts.depth.max(1);
-            tokio::spawn(async move {
-                let mut latency = Latency::new();
-                let ok = drive(ws, &payload, depth, window, &mut latency).await;
-                let mut t = totals
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                t.latency.merge(&latency);
-                if !ok {
-                    t.failures += 1;
+    let totals = Arc::new(Mutex::new(Totals::default()));
+    let depth = opts.depth.max(1);
+    let tasks: Vec<_> = if opts.client != EchoClient::Tungstenite {
+        let frames = raw::frames(&payload, opts.client == EchoClient::RawTcp);
+        let mut tasks = Vec::new();
+        for i in 0..opts.connections {
+            let source = client::source(i, opts.sources);
+            let mut tcp = match raw::connect(&opts.target, source).await {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    eprintln!("connection to {} failed: {e:#}", opts.target.addr);
+                    totals
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .failures += 1;
+                    continue;
                 }
+            };
+            if opts.client == EchoClient::Frames
+                && let Err(e) = raw::upgrade(&mut tcp, &opts.target).await
+            {
+                eprintln!("upgrade at {} failed: {e:#}", opts.target.addr);
+                totals
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .failures += 1;
+                continue;
+            }
+            let (frames, totals, batched) = (frames.clone(), totals.clone(), opts.batched);
+            tasks.push(tokio::spawn(async move {
+                let mut latency = Latency::new();
+                let ok = raw::drive(tcp, &frames, depth, batched, window, &mut latency).await;
+                finish(&totals, &latency, ok);
+            }));
+        }
+        tasks
+    } else {
+        let (clients, failures) =
+            client::connect_many(&opts.target, 0, opts.connections, opts.sources, 64).await;
+        totals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .failures += failures;
+        clients
+            .into_iter()
+            .map(|ws| {
+                let (payload, totals, batched) = (payload.clone(), totals.clone(), opts.batched);
+                tokio::spawn(async move {
+                    let mut latency = Latency::new();
+                    let ok = if batched {
+                        drive_batched(ws, &payload, depth, window, &mut latency).await
+                    } else {
+                        drive(ws, &payload, depth, window, &mut latency).await
+                    };
+                    finish(&totals, &latency, ok);
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
+    anyhow::ensure!(!tasks.is_empty(), "no connection could be opened");
+    let server_pid = opts.server_pid;
+    let meter = tokio::spawn(async move {
+        tokio::time::sleep_until(window.start.into()).await;
+        let server = server_pid.and_then(|pid| CpuMeter::start(pid).ok());
+        let generator = CpuMeter::start(std::process::id()).ok();
+        tokio::time::sleep_until(window.end.into()).await;
+        (
+            server.and_then(|m| m.used_split().ok()),
+            generator.and_then(|m| m.used().ok()),
+        )
+    });
     for task in tasks {
         let _ = task.await;
     }
-    let server_cpu = match meter {
-        Some(m) => m.await.ok().flatten(),
-        None => None,
-    };
+    let (server_cpu, generator_cpu) = meter.await.unwrap_or((None, None));
     let server_cpu_s = server_cpu.map(CpuTime::total);
     let t = totals
         .lock()
@@ -139,7 +197,61 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
             .map(|s| t.latency.count() as f64 / s),
         server_user_us_per_msg: server_cpu.and_then(|c| per_msg(c.user)),
         server_kernel_us_per_msg: server_cpu.and_then(|c| per_msg(c.system)),
+        generator_cpu_percent: generator_cpu.map(|s| s * 100.0 / window.seconds()),
     })
+}
+
+/// Adds one connection's latencies (and its failure) to the totals.
+fn finish(totals: &Mutex<Totals>, latency: &Latency, ok: bool) {
+    let mut t = totals
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    t.latency.merge(latency);
+    if !ok {
+        t.failures += 1;
+    }
+}
+
+/// One connection's loop of batches: `depth` messages fed and flushed in one write,
+/// then every reply read, until the window ends. Returns whether the connection
+/// lasted the run.
+async fn drive_batched(
+    mut ws: Client,
+    payload: &Message,
+    depth: usize,
+    window: Window,
+    latency: &mut Latency,
+) -> bool {
+    loop {
+        let sent = Instant::now();
+        for _ in 0..depth {
+            if ws.feed(payload.clone()).await.is_err() {
+                return false;
+            }
+        }
+        if ws.flush().await.is_err() {
+            return false;
+        }
+        let mut got = 0;
+        while got < depth {
+            match ws.next().await {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => got += 1,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return false,
+            }
+        }
+        let now = Instant::now();
+        if window.measures(now) {
+            for _ in 0..depth {
+                latency.record(now - sent);
+            }
+        }
+        if now >= window.end {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    true
 }
 
 /// One connection's loop: keeps `depth` messages in flight until the window ends.

@@ -3,6 +3,7 @@
 //! - [`client`]: opening client connections from chosen loopback source addresses.
 //! - [`echo`], [`broadcast`], [`connect`]: the load generator's modes.
 //! - [`baseline`]: the native tokio-tungstenite server the gateway is measured against.
+//! - [`raw`]: the raw-TCP ceiling (plain bytes, the same frames).
 //! - [`suite`]: the one command that runs every server through every scenario.
 //! - [`stats`]: latency histograms and the time window a run measures.
 //! - [`procfs`]: a server process's CPU time and memory, from `/proc`.
@@ -13,5 +14,6 @@ pub mod client;
 pub mod connect;
 pub mod echo;
 pub mod procfs;
+pub mod raw;
 pub mod stats;
 pub mod suite;

@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use crate::broadcast::{self, BroadcastOptions};
 use crate::client::Target;
 use crate::connect::{self, ConnectOptions};
-use crate::echo::{self, EchoOptions};
+use crate::echo::{self, EchoClient, EchoOptions};
 use crate::stats::median;
 
 /// A server the suite measures.
@@ -28,6 +28,9 @@ pub enum Server {
     Baseline,
     /// The Node.js `ws` peer.
     Node,
+    /// A plain TCP echo of the same bytes (`wsgate-baseline --raw`): the ceiling of
+    /// the generator and the kernel for the echo scenarios (no other runs on it).
+    Tcp,
 }
 
 impl Server {
@@ -36,6 +39,7 @@ impl Server {
             Self::Gateway => "gateway",
             Self::Baseline => "baseline",
             Self::Node => "node ws",
+            Self::Tcp => "raw TCP",
         }
     }
 }
@@ -45,8 +49,11 @@ impl Server {
 pub enum Scenario {
     /// 100 connections, 32 B text, one message in flight each.
     Echo32,
-    /// 100 connections, 32 B text, 16 in flight each.
+    /// 100 connections, 32 B text, 16 in flight each, a write per message.
     Echo32Pipelined,
+    /// 100 connections, 32 B text, 16 in flight each written in one write (as a
+    /// pipelining client does), every reply awaited before the next 16.
+    Echo32Batched,
     /// 100 connections, 4 KiB binary, one in flight each.
     Echo4k,
     /// One sender to 1,000 receivers, rising rates.
@@ -64,6 +71,20 @@ pub enum Scenario {
     /// Idle connections: 10,000, then up to the open-file limit.
     Idle,
 }
+
+impl Scenario {
+    /// Whether it is an echo load (the raw-TCP ceiling exists for those only).
+    fn is_echo(self) -> bool {
+        matches!(
+            self,
+            Self::Echo32 | Self::Echo32Pipelined | Self::Echo32Batched | Self::Echo4k
+        )
+    }
+}
+
+/// A generator busier than this (% of its one core) is the bottleneck: the run
+/// measured it, not the server, and no ratio is given.
+pub const GENERATOR_BOUND_PERCENT: f64 = 90.0;
 
 /// How the suite runs.
 #[derive(Debug, Clone)]
@@ -111,7 +132,9 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
             for &server in &opts.servers {
                 let gateway_only =
                     matches!(scenario, Scenario::Publish1k | Scenario::ClusterPublish1k);
-                if gateway_only && server != Server::Gateway {
+                if (gateway_only && server != Server::Gateway)
+                    || (server == Server::Tcp && !scenario.is_echo())
+                {
                     continue;
                 }
                 eprintln!(
@@ -126,7 +149,7 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
                     vec![start(opts, server, &gateway_config)?]
                 };
                 let pids: Vec<u32> = processes.iter().map(Process::pid).collect();
-                let outcome = run_scenario(opts, scenario, &pids).await;
+                let outcome = run_scenario(opts, scenario, server, &pids).await;
                 for process in &mut processes {
                     process.stop();
                 }
@@ -156,16 +179,20 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
 async fn run_scenario(
     opts: &SuiteOptions,
     scenario: Scenario,
+    server: Server,
     pids: &[u32],
 ) -> anyhow::Result<Metrics> {
     let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
     let pid = pids.first().copied().context("no server process")?;
     let mut m = Metrics::new();
     match scenario {
-        Scenario::Echo32 | Scenario::Echo32Pipelined | Scenario::Echo4k => {
+        Scenario::Echo32
+        | Scenario::Echo32Pipelined
+        | Scenario::Echo32Batched
+        | Scenario::Echo4k => {
             let (size, binary, depth) = match scenario {
                 Scenario::Echo32 => (32, false, 1),
-                Scenario::Echo32Pipelined => (32, false, 16),
+                Scenario::Echo32Pipelined | Scenario::Echo32Batched => (32, false, 16),
                 _ => (4096, true, 1),
             };
             let r = echo::run(&EchoOptions {
@@ -178,16 +205,27 @@ async fn run_scenario(
                 duration: opts.duration,
                 sources: 1,
                 server_pid: Some(pid),
+                batched: scenario == Scenario::Echo32Batched,
+                client: if server == Server::Tcp {
+                    EchoClient::RawTcp
+                } else {
+                    EchoClient::Frames
+                },
             })
             .await?;
             eprintln!(
-                "  {:.0} msg/s, {:.0} msg per server CPU-s, p50 {:.0} µs, p99 {:.0} µs, {} failures",
+                "  {:.0} msg/s, {:.0} msg per server CPU-s, p50 {:.0} µs, p99 {:.0} µs, {} failures, \
+                 generator CPU {:.0} %",
                 r.msgs_per_sec,
                 r.msgs_per_cpu_s.unwrap_or(f64::NAN),
                 r.latency.p50_us,
                 r.latency.p99_us,
-                r.failures
+                r.failures,
+                r.generator_cpu_percent.unwrap_or(f64::NAN),
             );
+            if let Some(v) = r.generator_cpu_percent {
+                m.insert("generator CPU %", v);
+            }
             m.insert("msg/s", r.msgs_per_sec);
             if let Some(v) = r.msgs_per_cpu_s {
                 m.insert("msg per server CPU-s", v);
@@ -365,6 +403,12 @@ fn start(
             format!("127.0.0.1:{port}"),
         ],
         Server::Node => vec!["node".into(), opts.node_peer.display().to_string(), port],
+        Server::Tcp => vec![
+            opts.baseline.display().to_string(),
+            "--raw".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
     };
     launch(opts, argv, server.name(), opts.port)
 }
@@ -454,7 +498,10 @@ fn render(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "medians of {} repetition(s); servers pinned to CPU {}, load on the others\n",
+        "medians of {} repetition(s); servers pinned to CPU {}, load on the others; \
+         \"generator-bound\": the load generator's core was {GENERATOR_BOUND_PERCENT:.0} % \
+         busy or more in one of the two runs, so no ratio (it measured the generator); \
+         \"raw TCP\" is the ceiling: the same bytes echoed without WebSocket code\n",
         opts.reps,
         opts.server_cpu
             .map_or_else(|| "(not pinned)".into(), |c| c.to_string())
@@ -500,7 +547,16 @@ fn render(
             }
             if opts.servers.contains(&Server::Gateway) {
                 for s in &others {
+                    let bound = |server: &Server| {
+                        by_server
+                            .get(server)
+                            .and_then(|m| m.get("generator CPU %"))
+                            .and_then(|v| median(v))
+                            .is_some_and(|cpu| cpu >= GENERATOR_BOUND_PERCENT)
+                    };
                     let ratio = match (med(&Server::Gateway), med(s)) {
+                        _ if name == "generator CPU %" => "—".into(),
+                        _ if bound(&Server::Gateway) || bound(s) => "generator-bound".into(),
                         (Some(g), Some(o)) if o != 0.0 => format!("{:.2}", g / o),
                         _ => "—".into(),
                     };
@@ -516,7 +572,8 @@ fn render(
 fn scenario_label(s: Scenario) -> &'static str {
     match s {
         Scenario::Echo32 => "echo 32 B text ×100, depth 1",
-        Scenario::Echo32Pipelined => "echo 32 B text ×100, depth 16",
+        Scenario::Echo32Pipelined => "echo 32 B text ×100, depth 16, a write per message",
+        Scenario::Echo32Batched => "echo 32 B text ×100, depth 16, 16 messages per write",
         Scenario::Echo4k => "echo 4 KiB binary ×100, depth 1",
         Scenario::Broadcast1k => "broadcast to 1,000 (p99 < 50 ms)",
         Scenario::Broadcast10k => "broadcast to 10,000 (p99 < 1 s)",

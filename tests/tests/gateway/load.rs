@@ -24,6 +24,8 @@ async fn echo_load_gets_every_message_back_from_several_source_addresses() {
             duration: Duration::from_millis(300),
             sources: 2,
             server_pid: Some(std::process::id()),
+            batched: false,
+            client: wsgate_load::echo::EchoClient::Tungstenite,
         }),
     )
     .await

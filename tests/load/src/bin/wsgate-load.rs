@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use wsgate_load::broadcast::{self, BroadcastOptions};
 use wsgate_load::client::Target;
 use wsgate_load::connect::{self, ConnectOptions};
-use wsgate_load::echo::{self, EchoOptions};
+use wsgate_load::echo::{self, EchoClient, EchoOptions};
 use wsgate_load::suite::{self, Scenario, Server, SuiteOptions};
 
 /// Load generator and benchmark runner for wsgate (loopback only).
@@ -49,6 +49,14 @@ impl TargetArgs {
     }
 }
 
+/// `--client` of `echo`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClientArg {
+    Tungstenite,
+    Frames,
+    RawTcp,
+}
+
 #[derive(Subcommand)]
 enum Mode {
     /// Connections send messages and wait for them back.
@@ -67,6 +75,15 @@ enum Mode {
         /// Messages in flight per connection.
         #[arg(long, default_value_t = 1)]
         depth: usize,
+        /// Write each connection's in-flight messages in one write, and wait for
+        /// all their replies (default: a write per message).
+        #[arg(long)]
+        batched: bool,
+        /// How the client speaks: `tungstenite` (as an application), `frames`
+        /// (pre-encoded frames as bytes: the generator costs next to nothing), or
+        /// `raw-tcp` (the same bytes to `wsgate-baseline --raw`: the ceiling).
+        #[arg(long, value_enum, default_value_t = ClientArg::Tungstenite)]
+        client: ClientArg,
         /// Unmeasured warm-up, seconds.
         #[arg(long, default_value_t = 1.0)]
         warmup: f64,
@@ -145,13 +162,17 @@ enum Mode {
         #[arg(long, default_value = "target/plugins/wasm32-wasip2/plugin")]
         plugins: PathBuf,
         /// Servers to measure.
-        #[arg(long, value_delimiter = ',', default_value = "gateway,baseline,node")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "gateway,baseline,node,tcp"
+        )]
         servers: Vec<Server>,
         /// Scenarios to run.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "echo32,echo32-pipelined,echo4k,broadcast1k,publish1k,broadcast10k,idle"
+            default_value = "echo32,echo32-pipelined,echo32-batched,echo4k,broadcast1k,publish1k,cluster-publish1k,broadcast10k,idle"
         )]
         scenarios: Vec<Scenario>,
         /// Repetitions.
@@ -203,11 +224,19 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             size,
             binary,
             depth,
+            batched,
+            client,
             warmup,
             duration,
             json,
         } => {
             let report = echo::run(&EchoOptions {
+                batched,
+                client: match client {
+                    ClientArg::Tungstenite => EchoClient::Tungstenite,
+                    ClientArg::Frames => EchoClient::Frames,
+                    ClientArg::RawTcp => EchoClient::RawTcp,
+                },
                 target: target.target()?,
                 connections,
                 size,
