@@ -178,7 +178,7 @@ pub async fn drive(
         rounds += 1;
         // Reads and writes that are ready at once never yield: without this, one
         // connection could run on and starve the others (and the CPU meter).
-        if rounds % 16 == 0 {
+        if rounds.is_multiple_of(16) {
             tokio::task::yield_now().await;
         }
     }
