@@ -1,22 +1,17 @@
 #!/usr/bin/env bash
-# Runs the benchmark suite: the gateway, the native tokio-tungstenite baseline and the
-# Node.js `ws` peer in turn, each scenario on a freshly started server pinned to CPU 1,
-# the load generator pinned to CPU 0; three repetitions; prints medians and ratios.
-# Needs only Rust (rustup) and Node.js with npm (installed from Debian when root and
-# missing). Extra arguments go to `wsgate-load suite` (e.g. --reps 1 --servers
+# Runs the benchmark suite: the gateway, the native tokio-tungstenite baseline, the
+# Node.js `ws` peer and a raw TCP echo (the ceiling) in turn, each scenario on a freshly
+# started server pinned to CPU 1, the load generator pinned to CPU 0; three repetitions;
+# prints medians, the generator's CPU beside each figure, and ratios where the generator
+# was not saturated. Needs only Rust (rustup), Node.js with npm and, for the cluster
+# scenario, redis-server (installed from Debian when root and missing). Extra arguments go to `wsgate-load suite` (e.g. --reps 1 --servers
 # gateway,baseline --scenarios echo32,broadcast1k).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 rustup target add wasm32-wasip2
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
-  else
-    echo "the Node.js peer needs node and npm (Debian: sudo apt-get install nodejs npm)" >&2
-    exit 1
-  fi
-fi
+needs "the benchmark's Node.js peer and cluster scenario" node:nodejs npm:npm \
+  redis-server:redis-server
 cargo build --release --locked -p wsgate -p wsgate-load
 (cd tests/load/peer && npm ci --no-audit --no-fund --silent)
 
