@@ -4,8 +4,9 @@
 # started server pinned to CPU 1, the load generator pinned to CPU 0; three repetitions;
 # prints medians, the generator's CPU beside each figure, and ratios where the generator
 # was not saturated. Needs only Rust (rustup), Node.js with npm and, for the cluster
-# scenario, redis-server (installed from Debian when root and missing). Extra arguments go to `wsgate-load suite` (e.g. --reps 1 --servers
-# gateway,baseline --scenarios echo32,broadcast1k).
+# scenario, redis-server (installed from Debian when root and missing). Extra arguments
+# go to `wsgate-load suite` (e.g. --reps 1 --servers gateway,baseline --scenarios
+# echo32,echo32-batched,broadcast1k).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
