@@ -138,7 +138,7 @@ fn start(
         route = %app.route,
         plugin = %app.plugin.describe(),
         size = plugin.size,
-        compile_ms = plugin.compile_time.as_secs_f64() * 1e3,
+        compile_ms = %format_args!("{:.1}", plugin.compile_time.as_secs_f64() * 1e3),
         "app ready"
     );
     let handle =

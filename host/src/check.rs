@@ -1,6 +1,7 @@
 //! `wsgate check`: load every app's plugin of a config without serving, and say for
 //! each whether it would start.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -51,4 +52,28 @@ pub fn check(config: &Config) -> Result<Vec<AppCheck>, PluginError> {
             }
         })
         .collect())
+}
+
+/// Whether an address the config listens on is free now.
+#[derive(Debug)]
+pub struct AddressCheck {
+    /// `listen` or `admin_listen`.
+    pub key: &'static str,
+    /// The address.
+    pub addr: SocketAddr,
+    /// Bound and let go at once, or what the OS said.
+    pub result: std::io::Result<()>,
+}
+
+/// Binds every address `config` listens on and lets it go at once: taken ones are
+/// reported (by another process, or by this gateway already serving it).
+pub fn addresses(config: &Config) -> Vec<AddressCheck> {
+    std::iter::once(("listen", config.listen))
+        .chain(config.server.admin_listen.map(|a| ("admin_listen", a)))
+        .map(|(key, addr)| AddressCheck {
+            key,
+            addr,
+            result: std::net::TcpListener::bind(addr).map(drop),
+        })
+        .collect()
 }

@@ -40,8 +40,9 @@ enum Command {
         /// The config file (TOML).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Listen on this address instead of the config's `listen`.
-        #[arg(long, value_name = "ADDR")]
+        /// Listen on this address instead of the config's `listen` (an IP address
+        /// and port, or localhost:PORT).
+        #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
         listen: Option<SocketAddr>,
         /// Do not watch plugin files for new versions (SIGHUP still reloads the
         /// config and the plugins that changed).
@@ -75,8 +76,39 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+/// `--listen`: as `listen` in a config.
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    wsgate::config::parse_listen(text).ok_or_else(|| {
+        format!("{text:?} is not an IP address and port such as 127.0.0.1:8000 (or localhost:8000)")
+    })
+}
+
+/// `error` and its causes on one line, each cause only where the message before
+/// does not say it already (most of this crate's errors include their source).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -133,6 +165,18 @@ fn check(path: Option<PathBuf>) -> anyhow::Result<()> {
                 failed += 1;
                 println!("error  {}  {}  {}: {e}", app.app, app.route, app.plugin);
             }
+        }
+    }
+    for address in wsgate::check::addresses(&config) {
+        match address.result {
+            Ok(()) => println!("ok     {}  {}  (free)", address.key, address.addr),
+            // A gateway serving this config holds its addresses: a warning, not an
+            // error (checking a config before a SIGHUP reload is this command's job).
+            Err(e) => println!(
+                "warn   {}  {}: {e}; another process listens there (if it is this gateway, a \
+                 SIGHUP reload keeps it; else stop it or change `{}`)",
+                address.key, address.addr, address.key
+            ),
         }
     }
     if failed > 0 {

@@ -218,6 +218,19 @@ async fn a_missing_plugin_fails_naming_the_app_and_the_resolved_path() {
         plugin.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(stderr.contains("build the plugin first"), "{stderr}");
+    assert!(!stderr.contains("Caused by"), "{stderr}");
+    // A config file that is not there is named as given.
+    let stderr = fails(&["serve", "--config", "gw.toml"]).await;
+    assert!(
+        stderr.contains("cannot read the config file gw.toml"),
+        "{stderr}"
+    );
 }
 
 #[cfg(feature = "demo")]
@@ -291,8 +304,13 @@ async fn check_reports_each_app_and_exits_0_when_all_would_start() {
     let (code, stdout) = run(&["check"]).await;
     assert_eq!(code, Some(0), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
-    // The demo: chat, echo, relay and the dashboard.
-    assert_eq!(lines.len(), 4, "{stdout}");
+    // The demo: chat, echo, relay and the dashboard, then its address.
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(
+        lines[4].starts_with("ok     listen  127.0.0.1:8000  (free)")
+            || lines[4].starts_with("warn   listen  127.0.0.1:8000: "),
+        "{stdout}"
+    );
     assert!(
         lines[0].starts_with("ok     chat  /ws  embedded:chat  (compiled in"),
         "{stdout}"
@@ -303,6 +321,27 @@ async fn check_reports_each_app_and_exits_0_when_all_would_start() {
     );
     assert!(
         lines[3].starts_with("ok     dashboard  /dashboard  embedded:dashboard"),
+        "{stdout}"
+    );
+}
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn check_says_when_the_listen_address_is_taken_but_still_passes() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    let text = format!(
+        "listen = \"{addr}\"\n[[app]]\nname = \"e\"\nroute = \"/e\"\nplugin = {:?}\n",
+        env!("WSGATE_DEMO_ECHO_WASM")
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "a gateway serving it holds it too: {stdout}");
+    assert!(
+        stdout.contains(&format!("warn   listen  {addr}: "))
+            && stdout.contains("another process listens there"),
         "{stdout}"
     );
 }

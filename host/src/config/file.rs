@@ -2,7 +2,6 @@
 //! file) and its validation into [`Config`]: every error names the file, the line
 //! and the key.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -103,11 +102,11 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     })?;
     let listen = match &raw.listen {
         None => DEFAULT_LISTEN,
-        Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|_| {
+        Some(l) => super::parse_listen(l.get_ref()).ok_or_else(|| {
             loc.at(
                 l,
                 format!(
-                    "`listen` must be an IP address and port such as \"127.0.0.1:8000\", not {:?}",
+                    "`listen` must be an IP address and port such as \"127.0.0.1:8000\" (or \"localhost:8000\"), not {:?}",
                     l.get_ref()
                 ),
             )
@@ -119,7 +118,15 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             "no app is defined: add an [[app]] table with `name`, `route` and `plugin`",
         ));
     }
-    let base = path.parent().unwrap_or(Path::new("."));
+    // Relative paths of the config are resolved (and shown in errors) absolute.
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let base = absolute.as_path();
     let server = server::resolve(
         &loc,
         &RawServer {
@@ -480,6 +487,29 @@ mod tests {
             let err = parse_at(&with(api)).err().unwrap_or_default();
             assert!(err.contains(expected), "{api:?}: {err}");
         }
+    }
+
+    #[test]
+    fn localhost_is_the_ipv4_loopback_and_relative_paths_become_absolute() {
+        let config = Config::parse(
+            &format!("listen = \"localhost:8123\"\nadmin_listen = \"localhost:9123\"\n{ONE_APP}"),
+            Path::new("gw.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:8123".parse().unwrap_or(DEFAULT_LISTEN)
+        );
+        assert_eq!(config.server.admin_listen.map(|a| a.port()), Some(9123));
+        let PluginSource::File(plugin) = &config.apps[0].plugin else {
+            panic!("a file plugin");
+        };
+        assert!(plugin.is_absolute(), "{}", plugin.display());
+        assert!(plugin.ends_with("chat.wasm"));
+        let err = parse(&format!("listen = \"localhost\"\n{ONE_APP}"))
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("(or \"localhost:8000\")"), "{err}");
     }
 
     #[test]

@@ -40,6 +40,17 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::ne
     8000,
 ));
 
+/// An address to listen on, as a config or the command line writes it: an IP address
+/// and port (`127.0.0.1:8000`, `[::1]:8000`), or `localhost:PORT`, which is
+/// `127.0.0.1:PORT` (IPv4 loopback: one address is listened on).
+pub fn parse_listen(text: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    let port = text.strip_prefix("localhost:")?.parse().ok()?;
+    Some(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)))
+}
+
 /// The paths of the gateway's own endpoints; no app may use them as its route.
 pub const RESERVED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 

@@ -208,7 +208,7 @@ pub(crate) fn resolve(
     }
     if let Some(admin) = raw.admin_listen {
         let text = admin.get_ref();
-        settings.admin_listen = Some(text.parse().map_err(|_| {
+        settings.admin_listen = Some(super::parse_listen(text).ok_or_else(|| {
             loc.at(
                 admin,
                 format!("`admin_listen` must be an IP address and port such as \"127.0.0.1:9000\", not {text:?}"),

@@ -27,12 +27,29 @@ pub use engine::PluginEngine;
 pub use instance::{HookTrap, PluginInstance};
 pub use loader::{Contract, LoadedPlugin};
 
+/// For a plugin file that is not there: how to build it (the crate is the folder
+/// above `target/` when the path is a cargo build's output).
+fn build_hint(path: &std::path::Path, error: &std::io::Error) -> String {
+    if error.kind() != std::io::ErrorKind::NotFound {
+        return String::new();
+    }
+    let text = path.display().to_string();
+    match text.split_once("/target/wasm32-wasip2/") {
+        Some((krate, _)) => {
+            format!("; build it with `cargo build --release --target wasm32-wasip2` in {krate}")
+        }
+        None => "; build the plugin first (`cargo build --release --target wasm32-wasip2` in \
+                 its crate) and point `plugin` at the .wasm it writes"
+            .into(),
+    }
+}
+
 /// Why a plugin cannot be loaded. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The plugin file cannot be read: check the `plugin` path in the config (it is
     /// relative to the config file) and the file's permissions.
-    #[error("cannot read the plugin file {path}: {source}")]
+    #[error("cannot read the plugin file {}: {source}{}", path.display(), build_hint(path, source))]
     Read {
         /// The file.
         path: PathBuf,

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use super::Gateway;
 use super::signals::{Running, reload_on_sighup};
 use crate::apps::StartError;
-use crate::config::{ClusterSettings, Config};
+use crate::config::{ClusterSettings, Config, PluginSource};
 
 /// How [`run`] serves a config.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +65,14 @@ pub enum RunError {
     Start(#[from] StartError),
     /// An address cannot be listened on: another process may hold it, or it is not
     /// an address of this machine.
-    #[error("cannot listen on {addr}{what}: {source}")]
+    #[error(
+        "cannot listen on {addr}{what}: {source}{}",
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            "; another process listens there: stop it, or pass --listen ADDR (for example --listen 127.0.0.1:8001)"
+        } else {
+            ""
+        }
+    )]
     Listen {
         /// The address.
         addr: SocketAddr,
@@ -98,6 +105,14 @@ pub async fn run(
     let gateway = Gateway::start(&config).await?;
     if options.watch {
         match gateway.watch_plugins() {
+            Ok(())
+                if config
+                    .apps
+                    .iter()
+                    .all(|a| matches!(a.plugin, PluginSource::Embedded { .. })) =>
+            {
+                tracing::debug!("every plugin is built into the binary: no plugin file to watch");
+            }
             Ok(()) => tracing::info!("watching plugin files for new versions"),
             Err(e) => tracing::error!("{e}; plugins reload on SIGHUP only"),
         }
@@ -135,6 +150,14 @@ pub async fn run(
     }
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("listening on ws://{addr}");
+        let scheme = if config.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if config.apps.iter().any(|a| a.static_files.is_some()) {
+            tracing::info!("the page is at {scheme}://{addr}/");
+        }
     }
     let serving = gateway.serve(listener, stopped());
     let mut serving = std::pin::pin!(serving);

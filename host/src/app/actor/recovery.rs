@@ -110,7 +110,7 @@ impl Actor {
                 }
                 tracing::info!(
                     file = %origin,
-                    ms = since.elapsed().as_secs_f64() * 1e3,
+                    ms = %format_args!("{:.1}", since.elapsed().as_secs_f64() * 1e3),
                     "reloaded: the new plugin version serves (time from change to serving)"
                 );
             }
