@@ -31,11 +31,14 @@
 //! - `http`: routing, the handshake, the gateway's endpoints, static files.
 //! - [`server`]: the [`Gateway`] (accept loop, start-up, shutdown), listeners,
 //!   signals, and [`server::run`] (what `wsgate serve` does).
+//! - [`dev`]: `wsgate dev`, building the plugin crates and building again at every
+//!   change.
 //!
 //! `main.rs` is the command line only (clap), on top of all of them.
 
 pub mod check;
 pub mod config;
+pub mod dev;
 pub mod plugin;
 pub mod reload;
 pub mod scaffold;

@@ -1,6 +1,7 @@
 //! The `wsgate` command: `wsgate serve [--config FILE] [--listen ADDR] [--no-watch]
 //! [--redis URL] [--node NAME]`
-//! `wsgate check [--config FILE]` and `wsgate new NAME [--sdk DIR]`, with
+//! `wsgate check [--config FILE]`, `wsgate dev [--config FILE] [--listen ADDR]` and
+//! `wsgate new NAME [--sdk DIR]`, with
 //! `--log-format pretty|json`.
 
 use std::net::SocketAddr;
@@ -56,6 +57,18 @@ enum Command {
         /// hostname).
         #[arg(long, value_name = "NAME")]
         node: Option<String>,
+    },
+    /// Build the plugin crates of a config, serve it, and build again at every source
+    /// change (hot reload picks each new build up; a failed build is shown and the
+    /// previous version keeps serving).
+    Dev {
+        /// The config file (default: wsgate.toml in this folder, as `wsgate new`
+        /// writes it).
+        #[arg(long, value_name = "FILE", default_value = "wsgate.toml")]
+        config: PathBuf,
+        /// Listen on this address instead of the config's `listen`.
+        #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+        listen: Option<SocketAddr>,
     },
     /// Create a plugin crate NAME in the current folder: the SDK dependency, a
     /// ten-line handler with a unit test, and a config that serves it.
@@ -120,12 +133,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Check { config } => check(config),
+        Command::Dev { config, listen } => {
+            let loaded = Config::load(&config)
+                .with_context(|| "wsgate dev serves a config: pass --config FILE, or run it in a folder `wsgate new` made")?;
+            let crates = wsgate::dev::plugin_crates(&loaded);
+            if crates.is_empty() {
+                tracing::warn!(
+                    "no plugin of this config is a crate's build (CRATE/target/wasm32-wasip2/release/NAME.wasm): \
+                     serving without building"
+                );
+            }
+            wsgate::dev::build_all(&loaded, &crates)?;
+            wsgate::dev::rebuild_on_change(crates)?;
+            serve(
+                Some(config),
+                ServeOptions {
+                    config_path: None,
+                    listen,
+                    watch: true,
+                    redis: None,
+                    node: None,
+                },
+            )
+        }
         Command::New { name, sdk } => {
-            let sdk = sdk.unwrap_or_else(wsgate::scaffold::bundled_sdk);
+            let sdk = match sdk {
+                Some(dir) => wsgate::scaffold::Sdk::at(&dir)?,
+                None => wsgate::scaffold::Sdk::default_for_this_build(),
+            };
             let dir = wsgate::scaffold::new_plugin(Path::new("."), &name, &sdk)?;
-            println!("created {}: build it with", dir.display());
-            println!("  cd {name} && cargo build --release --target wasm32-wasip2");
-            println!("then serve it with `wsgate serve --config {name}/wsgate.toml`");
+            println!(
+                "created {}, a crate of its own; work on it with",
+                dir.display()
+            );
+            println!("  cd {name} && wsgate dev");
+            println!(
+                "(builds it, serves it on 127.0.0.1:8000, and rebuilds and reloads it at every change)"
+            );
+            if let Some(repo) = std::env::current_dir().ok().and_then(|cwd| {
+                cwd.ancestors()
+                    .find(|a| a.join(".git").exists())
+                    .map(Path::to_path_buf)
+            }) {
+                println!(
+                    "note: it is inside the git repository at {}: move it out, or add it there",
+                    repo.display()
+                );
+            }
             Ok(())
         }
         Command::Serve {

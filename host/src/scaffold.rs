@@ -14,6 +14,11 @@ pub enum ScaffoldError {
     /// Something is in the way.
     #[error("{0} already exists: choose another name or remove it")]
     Exists(PathBuf),
+    /// `--sdk` does not name the SDK's folder.
+    #[error(
+        "{0} is not the wsgate-plugin SDK's folder (no Cargo.toml of package wsgate-plugin there)"
+    )]
+    NoSdk(PathBuf),
     /// Writing failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -31,6 +36,53 @@ pub fn bundled_sdk() -> PathBuf {
         .join("plugin-sdk")
 }
 
+/// Where the new crate gets the SDK from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sdk {
+    /// A local folder (`path = "…"`).
+    Path(PathBuf),
+    /// A version from the registry (`"0.1"`).
+    Version(String),
+}
+
+impl Sdk {
+    /// The SDK at `dir`, which must be the SDK's folder.
+    ///
+    /// # Errors
+    /// [`ScaffoldError::NoSdk`] if `dir` has no `Cargo.toml` of package `wsgate-plugin`.
+    pub fn at(dir: &Path) -> Result<Self, ScaffoldError> {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        if !manifest.contains("name = \"wsgate-plugin\"") {
+            return Err(ScaffoldError::NoSdk(dir.to_path_buf()));
+        }
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        Ok(Self::Path(dir))
+    }
+
+    /// Without `--sdk`: the SDK this gateway was built from when its folder is still
+    /// there (a clone of the repository), else the SDK's version from the registry.
+    pub fn default_for_this_build() -> Self {
+        Self::at(&bundled_sdk()).unwrap_or_else(|_| {
+            let version = env!("CARGO_PKG_VERSION");
+            let minor = version
+                .rsplit_once('.')
+                .map_or(version, |(major_minor, _)| major_minor);
+            Self::Version(minor.to_owned())
+        })
+    }
+
+    /// The dependency's value in `Cargo.toml`.
+    fn dependency(&self) -> String {
+        match self {
+            Self::Path(dir) => format!(
+                "{{ path = \"{}\" }}",
+                dir.display().to_string().replace('\\', "/")
+            ),
+            Self::Version(version) => format!("\"{version}\""),
+        }
+    }
+}
+
 fn valid(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -38,20 +90,20 @@ fn valid(name: &str) -> bool {
         && name.len() <= 64
 }
 
-fn render(template: &str, name: &str, sdk: &Path) -> String {
+fn render(template: &str, name: &str, sdk: &Sdk) -> String {
     template
         .replace("{name}", name)
         .replace("{lib}", &name.replace('-', "_"))
-        .replace("{sdk}", &sdk.display().to_string().replace('\\', "/"))
+        .replace("{sdk}", &sdk.dependency())
 }
 
-/// Creates the crate `name` in the folder `parent`, depending on the SDK at `sdk`;
-/// returns the new folder.
+/// Creates the crate `name` in the folder `parent`, depending on `sdk`; returns the
+/// new folder.
 ///
 /// # Errors
 /// [`ScaffoldError`] if the name is not a crate name, the folder exists, or a file
 /// cannot be written.
-pub fn new_plugin(parent: &Path, name: &str, sdk: &Path) -> Result<PathBuf, ScaffoldError> {
+pub fn new_plugin(parent: &Path, name: &str, sdk: &Sdk) -> Result<PathBuf, ScaffoldError> {
     if !valid(name) {
         return Err(ScaffoldError::BadName(name.to_owned()));
     }
@@ -59,8 +111,8 @@ pub fn new_plugin(parent: &Path, name: &str, sdk: &Path) -> Result<PathBuf, Scaf
     if dir.exists() {
         return Err(ScaffoldError::Exists(dir));
     }
-    let sdk = std::path::absolute(sdk).unwrap_or_else(|_| sdk.to_path_buf());
     let files = [
+        (".gitignore", "/target\n"),
         (
             "Cargo.toml",
             include_str!("../templates/plugin/Cargo.toml.tmpl"),
@@ -80,7 +132,7 @@ pub fn new_plugin(parent: &Path, name: &str, sdk: &Path) -> Result<PathBuf, Scaf
             if let Some(folder) = path.parent() {
                 std::fs::create_dir_all(folder)?;
             }
-            std::fs::write(path, render(template, name, &sdk))
+            std::fs::write(path, render(template, name, sdk))
         };
         write(&path).map_err(|source| ScaffoldError::Write { path, source })?;
     }
@@ -103,7 +155,22 @@ mod tests {
 
     #[test]
     fn templates_are_filled_in() {
-        let text = render("{name} {lib} {sdk}", "my-plugin", Path::new("/sdk"));
-        assert_eq!(text, "my-plugin my_plugin /sdk");
+        let text = render("{name} {lib} {sdk}", "my-plugin", &Sdk::Path("/sdk".into()));
+        assert_eq!(text, "my-plugin my_plugin { path = \"/sdk\" }");
+        let text = render("{sdk}", "p", &Sdk::Version("0.1".into()));
+        assert_eq!(text, "\"0.1\"");
+    }
+
+    #[test]
+    fn the_sdk_must_be_the_sdk() {
+        assert!(matches!(
+            Sdk::at(Path::new("/nonexistent")),
+            Err(ScaffoldError::NoSdk(_))
+        ));
+        assert!(matches!(Sdk::at(&bundled_sdk()), Ok(Sdk::Path(_))));
+        assert!(
+            matches!(Sdk::default_for_this_build(), Sdk::Path(_)),
+            "built from this clone"
+        );
     }
 }

@@ -42,7 +42,12 @@ struct Log(tokio::sync::mpsc::UnboundedReceiver<String>);
 impl Log {
     /// Waits for a line containing `needle` and returns it.
     async fn wait_for(&mut self, needle: &str) -> String {
-        tokio::time::timeout(TIMEOUT, async {
+        self.wait_for_within(needle, TIMEOUT).await
+    }
+
+    /// As [`Log::wait_for`], for up to `time`.
+    async fn wait_for_within(&mut self, needle: &str, time: Duration) -> String {
+        tokio::time::timeout(time, async {
             while let Some(line) = self.0.recv().await {
                 if line.contains(needle) {
                     return line;
@@ -57,7 +62,12 @@ impl Log {
 
 /// Starts `wsgate serve ARGS` and waits for its "listening on ws://ADDR" line.
 async fn serve(args: &[&str]) -> (Child, String, Log) {
-    let mut child = wsgate(args).spawn().unwrap();
+    serve_command(wsgate(args), TIMEOUT).await
+}
+
+/// Starts `cmd` and waits up to `time` for its "listening on ws://ADDR" line.
+async fn serve_command(mut cmd: Command, time: Duration) -> (Child, String, Log) {
+    let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // Keep draining the log so the gateway never blocks on a full pipe.
@@ -68,7 +78,7 @@ async fn serve(args: &[&str]) -> (Child, String, Log) {
         }
     });
     let mut log = Log(rx);
-    let line = log.wait_for("listening on ws://").await;
+    let line = log.wait_for_within("listening on ws://", time).await;
     let addr = line
         .split_once("listening on ws://")
         .map(|(_, a)| a.trim().to_owned())
@@ -421,7 +431,7 @@ async fn new_makes_a_plugin_that_tests_builds_and_passes_check() {
         String::from_utf8_lossy(&output.stderr)
     );
     let crate_dir = dir.path().join("hello-plugin");
-    for file in ["Cargo.toml", "src/lib.rs", "wsgate.toml"] {
+    for file in ["Cargo.toml", "src/lib.rs", "wsgate.toml", ".gitignore"] {
         assert!(crate_dir.join(file).is_file(), "{file}");
     }
     let again = tokio::time::timeout(TIMEOUT, {
@@ -438,21 +448,52 @@ async fn new_makes_a_plugin_that_tests_builds_and_passes_check() {
         "an existing folder is not overwritten"
     );
 
-    // Its unit test passes natively (sharing a target folder across runs), and it
-    // builds as a component that `wsgate check` accepts.
+    // Its unit test passes natively (sharing a target folder across runs).
     let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/new-plugin-test");
     cargo(&crate_dir, &["test", "--quiet"], Some(&shared));
-    cargo(
-        &crate_dir,
-        &["build", "--release", "--quiet", "--target", "wasm32-wasip2"],
-        None,
-    );
+
+    // `wsgate dev` builds it as a component and serves it; an edit is built and
+    // hot-reloaded under the open connection; a broken edit leaves it serving.
+    let mut dev = wsgate(&["dev", "--listen", "127.0.0.1:0"]);
+    dev.current_dir(&crate_dir);
+    let (_child, addr, mut log) = serve_command(dev, Duration::from_secs(300)).await;
+    let mut ws = connect(&addr, "/hello-plugin").await;
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you said: hi");
+    let lib = crate_dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, source.replace("you said: ", "you wrote: ")).unwrap();
+    log.wait_for_within("reloaded", Duration::from_secs(300))
+        .await;
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you wrote: hi");
+    std::fs::write(&lib, "this is not rust").unwrap();
+    log.wait_for_within("the build failed", Duration::from_secs(300))
+        .await;
+    ws.send(Message::text("still")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you wrote: still");
+
     let config = crate_dir.join("wsgate.toml");
     let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
         stdout.starts_with("ok     hello-plugin  /hello-plugin"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn new_refuses_an_sdk_folder_that_is_not_the_sdk() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
+        .args(["new", "hello", "--sdk", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("/nonexistent is not the wsgate-plugin SDK's folder"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -29,6 +29,7 @@ const LAYERS: &[&str] = &[
     "apps",
     "http",
     "server",
+    "dev",
 ];
 
 /// The top-level module a file of `src/` belongs to (`None` for `lib.rs` and

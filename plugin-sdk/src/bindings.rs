@@ -5,7 +5,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",
         default_bindings_module: "::wsgate_plugin::__private::bindings",
