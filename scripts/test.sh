@@ -10,14 +10,29 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 rustup target add wasm32-wasip2
 needs "the cluster tests" redis-server:redis-server
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# One line at the end, whatever happened: N passed, N failed (cargo's and the browser's).
+summary() {
+  awk '/^test result:/ { p += $4; f += $6 } /^# pass / { p += $3 } /^# fail / { f += $3 }
+       END { printf "%d passed, %d failed\n", p, f }' "$log"
+}
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee -a "$log" || status=$?
+if [ "$status" != 0 ]; then
+  summary
+  exit "$status"
+fi
 
 if [ "${WSGATE_SKIP_BROWSER:-0}" = 1 ]; then
   echo "browser test skipped (WSGATE_SKIP_BROWSER=1)"
+  summary
   exit 0
 fi
 needs "the browser test (WSGATE_SKIP_BROWSER=1 skips it)" \
   chromium:chromium node:nodejs npm:npm
-cd tests/browser
-npm ci --no-audit --no-fund --silent
-WSGATE_BIN="$PWD/../../target/debug/wsgate" node --test chat.test.mjs
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+(cd tests/browser && WSGATE_BIN="$PWD/../../target/debug/wsgate" node --test chat.test.mjs) 2>&1 \
+  | tee -a "$log" || status=1
+summary
+exit "$status"
