@@ -7,5 +7,7 @@
 # Extra arguments go to `wsgate serve` (for example `--listen 0.0.0.0:8000`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+needs "building wsgate (a C toolchain: cc links Rust programs)" cc:build-essential
 rustup target add wasm32-wasip2
 exec cargo run --release --locked -p wsgate -- serve "$@"

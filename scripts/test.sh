@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+needs "building wsgate (a C toolchain: cc links Rust programs)" cc:build-essential
 rustup target add wasm32-wasip2
 needs "the cluster tests" redis-server:redis-server
 log=$(mktemp)

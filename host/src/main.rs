@@ -70,6 +70,13 @@ enum Command {
         #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
         listen: Option<SocketAddr>,
     },
+    /// Print a config file: `--default` writes every key at its default, with what
+    /// it does (`wsgate config --default > wsgate.toml` to start from).
+    Config {
+        /// Every key at its default.
+        #[arg(long, required = true)]
+        default: bool,
+    },
     /// Create a plugin crate NAME in the current folder: the SDK dependency, a
     /// ten-line handler with a unit test, and a config that serves it.
     New {
@@ -133,6 +140,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Check { config } => check(config),
+        Command::Config { default: _ } => {
+            print!("{}", wsgate::config::commented_default());
+            Ok(())
+        }
         Command::Dev { config, listen } => {
             let loaded = Config::load(&config)
                 .with_context(|| "wsgate dev serves a config: pass --config FILE, or run it in a folder `wsgate new` made")?;

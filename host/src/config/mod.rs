@@ -16,6 +16,7 @@
 //! - `limits`: per-app limits (`[limits]`, `[app.limits]`).
 //! - `server`: gateway-wide settings (the other top-level keys).
 //! - `cluster`: `[cluster]`, several nodes over Redis.
+//! - `template`: `wsgate config --default`, every key at its default.
 //! - `demo`: the embedded demo config (feature `demo`).
 //!
 //! This module is at the bottom of the house: it imports no other module of the crate.
@@ -26,6 +27,7 @@ mod demo;
 mod file;
 mod limits;
 mod server;
+mod template;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,7 @@ use std::path::{Path, PathBuf};
 pub use cluster::ClusterSettings;
 pub use limits::{CrashLoop, Limits, MAX_BACKOFF, SlowConsumer};
 pub use server::{API_TOKEN_ENV, ApiSettings, ServerSettings, TlsFiles};
+pub use template::commented_default;
 
 /// The address served when neither the config nor `--listen` names one.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(

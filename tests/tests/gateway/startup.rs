@@ -185,3 +185,16 @@ async fn an_empty_cache_dir_turns_the_cache_off() {
     let config = Config::parse(text, std::path::Path::new("/srv/gw.toml")).unwrap();
     assert_eq!(config.server.cache_dir, Some(PathBuf::from("/srv/cache")));
 }
+
+#[test]
+fn the_demo_config_file_serves_the_plugins_built_from_this_repository() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/demo.toml");
+    let config = Config::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["chat", "echo", "relay", "dashboard"]);
+    let checks = wsgate::check::check(&config).unwrap();
+    for app in &checks {
+        assert!(app.result.is_ok(), "{}: {:?}", app.app, app.result);
+    }
+    assert!(config.apps[0].static_files.is_some(), "the chat page");
+}
