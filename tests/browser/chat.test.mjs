@@ -96,6 +96,8 @@ test("two pages chat, see joins and leaves, and survive a gateway restart", asyn
     await alice.click("#send-button");
     await sees(bob, "hello <b>Bob</b>");
     assert.equal(await bob.locator("#messages b").count(), 0, "text is shown as text, not HTML");
+    // The README's picture: a conversation, before the error cases below.
+    await bob.screenshot({ path: path.join(shots, "chat.png") });
 
     // Bad input shows the plugin's error.
     await bob.fill("#message-input", "x".repeat(2000));
@@ -103,7 +105,6 @@ test("two pages chat, see joins and leaves, and survive a gateway restart", asyn
     await bob.fill("#message-input", "y".repeat(2001));
     await bob.click("#send-button");
     await bob.locator("#error:not([hidden])", { hasText: "at most 2000" }).waitFor({ timeout: TIMEOUT });
-    await bob.screenshot({ path: path.join(shots, "chat.png") });
 
     // The gateway restarts: the pages reconnect by themselves and rejoin.
     await stopGateway(gateway);
