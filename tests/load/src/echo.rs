@@ -109,7 +109,8 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
         let mut tasks = Vec::new();
         for i in 0..opts.connections {
             let source = client::source(i, opts.sources);
-            let mut tcp = match raw::connect(&opts.target, source).await {
+            let upgrade = opts.client == EchoClient::Frames;
+            let tcp = match raw::open(&opts.target, source, upgrade).await {
                 Ok(tcp) => tcp,
                 Err(e) => {
                     eprintln!("connection to {} failed: {e:#}", opts.target.addr);
@@ -120,16 +121,6 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
                     continue;
                 }
             };
-            if opts.client == EchoClient::Frames
-                && let Err(e) = raw::upgrade(&mut tcp, &opts.target).await
-            {
-                eprintln!("upgrade at {} failed: {e:#}", opts.target.addr);
-                totals
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .failures += 1;
-                continue;
-            }
             let (frames, totals, batched) = (frames.clone(), totals.clone(), opts.batched);
             tasks.push(tokio::spawn(async move {
                 let mut latency = Latency::new();

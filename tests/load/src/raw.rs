@@ -53,6 +53,18 @@ pub fn frames(message: &Message, raw: bool) -> Frames {
     Frames { out, back }
 }
 
+/// A connection to `target` from `from`, upgraded to WebSocket when `upgrade`.
+///
+/// # Errors
+/// The connection cannot be opened, or the upgrade is refused.
+pub async fn open(target: &Target, from: IpAddr, upgrade: bool) -> anyhow::Result<TcpStream> {
+    let mut tcp = connect(target, from).await?;
+    if upgrade {
+        self::upgrade(&mut tcp, target).await?;
+    }
+    Ok(tcp)
+}
+
 /// Upgrades `tcp` to a WebSocket connection to `target`'s route: the request, then
 /// the response head, which must be `101`.
 ///

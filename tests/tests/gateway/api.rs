@@ -34,19 +34,8 @@ async fn gateway() -> TestGateway {
     with_api(vec![t]).await
 }
 
-async fn call(
-    gw: &TestGateway,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &[u8],
-    binary: bool,
-) -> (u16, serde_json::Value) {
-    api_call(gw.addr, method, path, token, body, binary).await
-}
-
 async fn post(gw: &TestGateway, path: &str, body: &str) -> (u16, serde_json::Value) {
-    call(gw, "POST", path, Some(TOKEN), body.as_bytes(), false).await
+    api_call(gw.addr, "POST", path, Some(TOKEN), body.as_bytes(), false).await
 }
 
 async fn id_of(client: &mut Client) -> u64 {
@@ -59,11 +48,11 @@ async fn no_token_or_a_wrong_one_is_401_and_the_right_one_passes() {
     let gw = gateway().await;
     let path = "/api/v1/apps/t/rooms/x";
     for token in [None, Some("wrong"), Some("a-token-of-sixteen-or-mor")] {
-        let (status, body) = call(&gw, "GET", path, token, b"", false).await;
+        let (status, body) = api_call(gw.addr, "GET", path, token, b"", false).await;
         assert_eq!(status, 401, "{token:?}");
         assert!(body["error"].as_str().is_some(), "{body}");
     }
-    let (status, body) = call(&gw, "GET", path, Some(TOKEN), b"", false).await;
+    let (status, body) = api_call(gw.addr, "GET", path, Some(TOKEN), b"", false).await;
     assert_eq!((status, body), (200, serde_json::json!({"size": 0})));
 }
 
@@ -76,8 +65,8 @@ async fn publish_broadcast_send_and_the_room_size_reach_the_clients() {
     let ida = id_of(&mut a).await;
     let idb = id_of(&mut b).await;
     assert_eq!(
-        call(
-            &gw,
+        api_call(
+            gw.addr,
             "GET",
             "/api/v1/apps/t/rooms/news",
             Some(TOKEN),
@@ -100,8 +89,8 @@ async fn publish_broadcast_send_and_the_room_size_reach_the_clients() {
     for client in [&mut a, &mut b, &mut c] {
         assert_eq!(client.recv_text().await, "to all");
     }
-    let (status, _) = call(
-        &gw,
+    let (status, _) = api_call(
+        gw.addr,
         "POST",
         &format!("/api/v1/apps/t/connections/{ida}/send"),
         Some(TOKEN),
@@ -120,8 +109,8 @@ async fn connection_info_users_and_closes() {
     let mut ann1 = gw.connect("/t?user=ann&room=r").await;
     let mut ann2 = gw.connect("/t?user=ann").await;
     let id = id_of(&mut ann1).await;
-    let (status, info) = call(
-        &gw,
+    let (status, info) = api_call(
+        gw.addr,
         "GET",
         &format!("/api/v1/apps/t/connections/{id}"),
         Some(TOKEN),
@@ -140,8 +129,8 @@ async fn connection_info_users_and_closes() {
     assert_eq!(status, 200);
     assert_eq!(ann1.recv_text().await, "hi ann");
     assert_eq!(ann2.recv_text().await, "hi ann");
-    let (status, _) = call(
-        &gw,
+    let (status, _) = api_call(
+        gw.addr,
         "DELETE",
         "/api/v1/apps/t/users/ann?code=4001&reason=bye",
         Some(TOKEN),
@@ -155,8 +144,8 @@ async fn connection_info_users_and_closes() {
 
     let mut c = gw.connect("/t").await;
     let idc = id_of(&mut c).await;
-    let (status, _) = call(
-        &gw,
+    let (status, _) = api_call(
+        gw.addr,
         "DELETE",
         &format!("/api/v1/apps/t/connections/{idc}"),
         Some(TOKEN),
@@ -218,7 +207,7 @@ async fn every_error_has_its_status_and_a_json_error() {
         ("GET", "/api/v1/nothing", b"", false, 404),
     ];
     for (method, path, body, binary, expected) in cases {
-        let (status, json) = call(&gw, method, path, Some(TOKEN), body, binary).await;
+        let (status, json) = api_call(gw.addr, method, path, Some(TOKEN), body, binary).await;
         assert_eq!(status, expected, "{method} {path}: {json}");
         assert!(
             json["error"].as_str().is_some_and(|e| !e.is_empty()),
@@ -227,15 +216,15 @@ async fn every_error_has_its_status_and_a_json_error() {
     }
     let bad_code = format!("/api/v1/apps/t/connections/{ida}?code=1005");
     assert_eq!(
-        call(&gw, "DELETE", &bad_code, Some(TOKEN), b"", false)
+        api_call(gw.addr, "DELETE", &bad_code, Some(TOKEN), b"", false)
             .await
             .0,
         400
     );
     let big = vec![b'x'; 1025];
     assert_eq!(
-        call(
-            &gw,
+        api_call(
+            gw.addr,
             "POST",
             "/api/v1/apps/t/broadcast",
             Some(TOKEN),
