@@ -19,6 +19,8 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 pub struct PluginEngine {
     pub(crate) engine: Engine,
     pub(crate) linker: std::sync::Arc<Linker<StoreState>>,
+    /// Compiled plugins in use, shared by the apps with the same bytes.
+    pub(crate) shared: super::shared::SharedCode,
 }
 
 impl PluginEngine {
@@ -72,6 +74,7 @@ impl PluginEngine {
         Ok(Self {
             engine,
             linker: std::sync::Arc::new(linker),
+            shared: super::shared::SharedCode::default(),
         })
     }
 

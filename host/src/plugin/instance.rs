@@ -99,7 +99,7 @@ impl PluginInstance {
         let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
         store.set_epoch_deadline(deadline_ticks);
         let instantiate = |e: wasmtime::Error| PluginError::Instantiate(format!("{e:#}"));
-        let plugin = match &plugin.pre {
+        let plugin = match &plugin.compiled.pre {
             Pre::V0_1(pre) => Bound::V0_1(pre.instantiate(&mut store).map_err(instantiate)?),
             Pre::V0_2(pre) => Bound::V0_2(pre.instantiate(&mut store).map_err(instantiate)?),
         };

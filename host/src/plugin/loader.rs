@@ -9,6 +9,7 @@ use wasmtime::component::Component;
 use super::PluginError;
 use super::bindings::{HANDLER_INTERFACE, v0_1, v0_2};
 use super::engine::PluginEngine;
+use super::shared::Compiled;
 use super::state::StoreState;
 use crate::config::PluginSource;
 
@@ -35,7 +36,8 @@ pub(crate) fn read(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u
 #[derive(Clone)]
 pub struct LoadedPlugin {
     pub(crate) engine: PluginEngine,
-    pub(crate) pre: Pre,
+    /// The compiled code, shared with every app of the same bytes.
+    pub(crate) compiled: Arc<Compiled>,
     /// The contract version it was built against.
     pub contract: Contract,
     /// How long compiling and linking took.
@@ -97,30 +99,43 @@ impl LoadedPlugin {
     /// Every [`PluginError`] but `Read` and `Engine`.
     pub fn compile(engine: &PluginEngine, origin: &str, bytes: &[u8]) -> Result<Self, PluginError> {
         let started = Instant::now();
-        match preamble(bytes) {
-            Preamble::Component => {}
-            Preamble::CoreModule => return Err(PluginError::CoreModule),
-            Preamble::NotWasm => return Err(PluginError::NotWasm),
-        }
-        let component = Component::new(&engine.engine, bytes)
-            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
-        let contract = check_exports(engine, &component)?;
-        let link = |e: wasmtime::Error| PluginError::Link(format!("{e:#}"));
-        let instance_pre = engine.linker.instantiate_pre(&component).map_err(link)?;
-        let pre = match contract {
-            Contract::V0_1 => Pre::V0_1(v0_1::PluginPre::new(instance_pre).map_err(link)?),
-            Contract::V0_2 => Pre::V0_2(v0_2::PluginPre::new(instance_pre).map_err(link)?),
+        let hash = content_hash(bytes);
+        let compiled = match engine.shared.get(hash, bytes) {
+            Some(compiled) => compiled,
+            None => {
+                let (pre, contract) = compile_and_link(engine, bytes)?;
+                engine.shared.insert(hash, bytes, pre, contract)
+            }
         };
         Ok(Self {
             engine: engine.clone(),
-            pre,
-            contract,
+            contract: compiled.contract,
+            compiled,
             compile_time: started.elapsed(),
             size: bytes.len(),
-            hash: content_hash(bytes),
+            hash,
             _origin: origin.into(),
         })
     }
+}
+
+/// Compiles `bytes` and links it against its contract version.
+fn compile_and_link(engine: &PluginEngine, bytes: &[u8]) -> Result<(Pre, Contract), PluginError> {
+    match preamble(bytes) {
+        Preamble::Component => {}
+        Preamble::CoreModule => return Err(PluginError::CoreModule),
+        Preamble::NotWasm => return Err(PluginError::NotWasm),
+    }
+    let component = Component::new(&engine.engine, bytes)
+        .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+    let contract = check_exports(engine, &component)?;
+    let link = |e: wasmtime::Error| PluginError::Link(format!("{e:#}"));
+    let instance_pre = engine.linker.instantiate_pre(&component).map_err(link)?;
+    let pre = match contract {
+        Contract::V0_1 => Pre::V0_1(v0_1::PluginPre::new(instance_pre).map_err(link)?),
+        Contract::V0_2 => Pre::V0_2(v0_2::PluginPre::new(instance_pre).map_err(link)?),
+    };
+    Ok((pre, contract))
 }
 
 /// A hash of plugin bytes that is the same for the same bytes within a process.
@@ -156,6 +171,32 @@ fn check_exports(engine: &PluginEngine, component: &Component) -> Result<Contrac
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_bytes_share_one_compiled_plugin_until_its_last_user_goes() {
+        let engine = PluginEngine::new().unwrap_or_else(|e| panic!("{e}"));
+        let testbed = std::fs::read(env!("WSGATE_FIXTURE_TESTBED_WASM")).unwrap_or_default();
+        let hostile = std::fs::read(env!("WSGATE_FIXTURE_HOSTILE_WASM")).unwrap_or_default();
+        let compile = |bytes: &[u8]| {
+            LoadedPlugin::compile(&engine, "test", bytes).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let a = compile(&testbed);
+        let b = compile(&testbed);
+        let other = compile(&hostile);
+        assert!(Arc::ptr_eq(&a.compiled, &b.compiled), "compiled once");
+        assert!(!Arc::ptr_eq(&a.compiled, &other.compiled));
+        assert_eq!(engine.shared.len(), 2);
+        assert!(
+            engine.shared.get(a.hash, &hostile).is_none(),
+            "a hash is confirmed by the bytes: another plugin with the same hash gets its own"
+        );
+        drop((a, b));
+        assert_eq!(engine.shared.len(), 1, "dropped with its last user");
+        let again = compile(&testbed);
+        assert_eq!(engine.shared.len(), 2);
+        drop((again, other));
+        assert_eq!(engine.shared.len(), 0);
+    }
 
     #[test]
     fn preamble_tells_components_from_modules_and_junk() {

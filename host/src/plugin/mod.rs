@@ -19,6 +19,7 @@ pub mod engine;
 pub mod instance;
 pub mod loader;
 pub(crate) mod output;
+mod shared;
 mod state;
 
 use std::path::PathBuf;
