@@ -63,6 +63,7 @@ pub(crate) struct Metrics {
     pub(crate) timers_set: Family<AppLabel, Counter>,
     pub(crate) timers_fired: Family<AppLabel, Counter>,
     pub(crate) commands_refused: Family<AppLabel, Counter>,
+    pub(crate) unloaded: Family<AppLabel, Gauge>,
     pub(crate) api_requests: Family<ApiLabels, Counter>,
     pub(crate) cluster_messages: Family<ClusterLabels, Counter>,
     pub(crate) cluster_redis_up: Gauge,
@@ -190,6 +191,12 @@ impl Default for Metrics {
             "Plugin commands refused for a limit (rooms, attachments, timers)",
             Family::clone(&commands_refused),
         );
+        let unloaded = Family::default();
+        registry.register(
+            "app_unloaded",
+            "1 while the app is unloaded (idle_unload_ms): no plugin instance, its state with the host",
+            Family::clone(&unloaded),
+        );
         let api_requests = Family::default();
         registry.register(
             "api_requests",
@@ -235,6 +242,7 @@ impl Default for Metrics {
             timers_set,
             timers_fired,
             commands_refused,
+            unloaded,
             api_requests,
             cluster_messages,
             cluster_redis_up,
@@ -302,7 +310,9 @@ impl Flow {
 }
 
 /// The hooks whose durations are measured, in [`HOOKS`] order.
-pub(crate) const HOOKS: [&str; 10] = [
+/// `wake` is not a hook: it is an unloaded app's way back (a fresh instance and its
+/// `restore`), timed with the hooks.
+pub(crate) const HOOKS: [&str; 11] = [
     "on-accept",
     "on-connect",
     "on-message",
@@ -313,6 +323,7 @@ pub(crate) const HOOKS: [&str; 10] = [
     "on-backend",
     "snapshot",
     "restore",
+    "wake",
 ];
 
 /// The counters of what a plugin's log lost.
@@ -351,6 +362,7 @@ pub(crate) struct AppMetrics {
     pub(crate) timers_set: Counter,
     pub(crate) timers_fired: Counter,
     pub(crate) commands_refused: Counter,
+    pub(crate) unloaded: Gauge,
 }
 
 impl AppMetrics {
@@ -400,6 +412,7 @@ impl AppMetrics {
             timers_set: metrics.timers_set.get_or_create_owned(&label),
             timers_fired: metrics.timers_fired.get_or_create_owned(&label),
             commands_refused: metrics.commands_refused.get_or_create_owned(&label),
+            unloaded: metrics.unloaded.get_or_create_owned(&label),
         }
     }
 

@@ -45,6 +45,8 @@ pub(crate) struct Timers {
     generation: u64,
     /// When to retry a failed app.
     pub(crate) retry_at: Option<Instant>,
+    /// When the app unloads if nothing happens before (`idle_unload_ms`).
+    pub(crate) unload_at: Option<Instant>,
 }
 
 impl Timers {
@@ -81,14 +83,14 @@ impl Timers {
         self.by_key.remove(key).is_some()
     }
 
-    /// The earliest deadline: a timer's or the retry's.
+    /// The earliest deadline: a timer's, the retry's or the unload's.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         self.drop_stale();
         let timer = self.heap.peek().map(|Reverse((due, _, _))| *due);
-        match (timer, self.retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [timer, self.retry_at, self.unload_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn drop_stale(&mut self) {

@@ -115,6 +115,12 @@ pub struct Limits {
     /// change. Measured with a pipelining client, 16 per call served 1.27× the
     /// messages of 1.
     pub max_batch_events: usize,
+    /// `idle_unload_ms`: an app with no hook call for this long hands its state to
+    /// the host (`snapshot`) and drops its plugin instance; the next event makes a
+    /// fresh one and gives the state back (`restore`). Sockets, rooms, users,
+    /// attachments and timers stay in the host meanwhile, and pings are answered
+    /// without waking it. Default 0: off.
+    pub idle_unload: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -144,6 +150,7 @@ impl Default for Limits {
             max_timers: 10_000,
             min_timer: Duration::from_millis(10),
             max_batch_events: 1,
+            idle_unload: None,
         }
     }
 }
@@ -209,6 +216,7 @@ pub(crate) struct RawLimits {
     max_timers: Option<Spanned<u64>>,
     min_timer_ms: Option<Spanned<u64>>,
     max_batch_events: Option<Spanned<u64>>,
+    idle_unload_ms: Option<Spanned<u64>>,
 }
 
 /// The app's value of a key if set, else the global one, with its place in the file.
@@ -313,6 +321,10 @@ pub(crate) fn resolve(
     if let Some(v) = both!(app, global, pong_timeout_ms) {
         limits.pong_timeout =
             Duration::from_millis(ranged(loc, "pong_timeout_ms", v, 1, 3_600_000, " ms")?);
+    }
+    if let Some(v) = both!(app, global, idle_unload_ms) {
+        let ms = ranged(loc, "idle_unload_ms", v, 0, 86_400_000, " ms")?;
+        limits.idle_unload = (ms > 0).then(|| Duration::from_millis(ms));
     }
     if let Some(v) = both!(app, global, idle_timeout_ms) {
         let ms = ranged(loc, "idle_timeout_ms", v, 0, 86_400_000, " ms")?;

@@ -69,7 +69,7 @@ impl Actor {
                 return ApiAnswer::Size(self.registry.dir.room_size(&room));
             }
             ApiCall::Event { name, payload } => {
-                if self.instance.is_none() {
+                if !self.serving() {
                     return ApiAnswer::Failing;
                 }
                 self.run_hook(&Event::Backend { name, payload }, None);

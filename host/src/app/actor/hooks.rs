@@ -163,6 +163,9 @@ impl Actor {
                 self.timers.retry_at = None;
                 self.retry();
             }
+            if self.timers.unload_at.is_some_and(|at| at <= now) {
+                self.unload_if_idle(now);
+            }
             while let Some(due) = self.timers.pop_due(now) {
                 self.stats.timer_fired();
                 let event = Event::Timer {
@@ -297,6 +300,10 @@ impl Actor {
         name: &'static str,
         hook: impl FnOnce(&mut PluginInstance) -> Result<T, HookTrap>,
     ) -> Option<Result<T, HookTrap>> {
+        if self.limits.idle_unload.is_some() {
+            self.wake();
+            self.last_call = std::time::Instant::now();
+        }
         let instance = self.instance.as_mut()?;
         let lend = instance.reads_host_state();
         if lend {

@@ -13,6 +13,7 @@
 //! - `hooks`: each input as a hook call (the connection's context, the directory
 //!   lent to the store), batches, due timers, what an answer does.
 //! - `recovery`: the breaker, fresh instances, the failed state, hot reloads.
+//! - `unload`: idle apps unloaded and woken (`idle_unload_ms`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ mod recovery;
 #[cfg(test)]
 #[cfg(feature = "demo")]
 mod tests;
+mod unload;
 
 use super::breaker::Breaker;
 use super::control::{Control, Orders};
@@ -73,6 +75,10 @@ struct Actor {
     timers: Timers,
     /// Wakes the actor at its earliest deadline.
     alarm: Alarm,
+    /// An unloaded app's state (`idle_unload_ms`): `instance` is `None` meanwhile.
+    parked: Option<Vec<u8>>,
+    /// When the last hook was called (kept only with `idle_unload_ms`).
+    last_call: Instant,
 }
 
 /// Starts the actor of app `name` on its own thread and returns its handle.
@@ -106,6 +112,8 @@ pub(crate) fn spawn(
         control: control.clone(),
         timers: Timers::default(),
         alarm: Alarm::start(events.downgrade()),
+        parked: None,
+        last_call: Instant::now(),
     };
     std::thread::Builder::new()
         .name(format!("wsgate-app-{name}"))
@@ -128,6 +136,9 @@ impl Actor {
     fn run(mut self, mut inbox: mpsc::Receiver<Input>) {
         let span = tracing::info_span!("app", app = %self.log.app());
         let _entered = span.enter();
+        // An app that nothing ever reaches unloads too.
+        self.arm_unload();
+        self.alarm.set(self.timers.next_deadline());
         // An input taken while gathering a batch, to handle after it.
         let mut next: Option<Input> = None;
         while let Some(input) = next.take().or_else(|| inbox.blocking_recv()) {
@@ -153,6 +164,7 @@ impl Actor {
                 input => self.handle(input),
             }
             self.report_overflows();
+            self.arm_unload();
             self.fire_due();
             self.registry.report_rooms();
             if let Some(orders) = self.control.take()
@@ -213,6 +225,13 @@ impl Actor {
     }
 
     fn handle(&mut self, input: Input) {
+        // An unloaded app comes back before anything looks at its instance.
+        if matches!(
+            input,
+            Input::Accept { .. } | Input::Connect(_) | Input::Event(_)
+        ) {
+            self.wake();
+        }
         match input {
             Input::Accept {
                 conn,
@@ -235,7 +254,7 @@ impl Actor {
                         Some(AcceptDecision::Deny { status, reason }) => {
                             AcceptOutcome::Deny { status, reason }
                         }
-                        None if self.instance.is_none() => AcceptOutcome::Failing,
+                        None if !self.serving() => AcceptOutcome::Failing,
                         None => AcceptOutcome::Trapped,
                     };
                 // The client may have gone while the plugin decided.

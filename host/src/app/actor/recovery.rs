@@ -122,6 +122,8 @@ impl Actor {
     }
 
     pub(super) fn swap(&mut self, plugin: LoadedPlugin) -> Result<(), String> {
+        // An unloaded app's state is handed over like a loaded one's.
+        self.wake();
         let mut fresh = PluginInstance::new(
             &plugin,
             self.log.clone(),

@@ -154,3 +154,51 @@ async fn a_reload_hands_the_state_over_and_a_refused_one_keeps_the_old_version()
     let s = stats.snapshot();
     assert_eq!((s.reloads_applied, s.reloads_refused), (1, 1));
 }
+
+/// Waits until the app's unloaded gauge reads `value`.
+async fn until_unloaded(stats: &AppStats, value: i64) {
+    let reached = tokio::time::timeout(WAIT, async {
+        while stats.metrics.unloaded.get() != value {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "the unloaded gauge never read {value}");
+}
+
+#[tokio::test]
+async fn an_idle_app_unloads_and_the_next_event_brings_it_back_with_its_state() {
+    let limits = Limits {
+        idle_unload: Some(Duration::from_millis(30)),
+        ..Limits::default()
+    };
+    let (app, stats) = app(limits);
+    let _one = connect(&app, 1).await;
+    let close = Event::Close {
+        conn: 1,
+        code: 4000,
+        reason: "gone".into(),
+    };
+    send(&app, Input::Event(close)).await;
+    until_unloaded(&stats, 1).await;
+    // A new connection wakes it: its state came back through snapshot and restore.
+    let mut two = connect(&app, 2).await;
+    say(&app, 2, "events").await;
+    let events = next(&mut two).await;
+    assert!(events.contains("\"code\":4000"), "state lost: {events}");
+    assert_eq!(stats.metrics.unloaded.get(), 0);
+
+    // Unloaded again, a reload hands the state over all the same.
+    until_unloaded(&stats, 1).await;
+    reload(&app);
+    say(&app, 2, "events").await;
+    let events = next(&mut two).await;
+    assert!(
+        events.contains("\"code\":4000"),
+        "state lost over the reload: {events}"
+    );
+    assert_eq!(stats.snapshot().reloads_applied, 1);
+    // The connection stayed open all along.
+    say(&app, 2, "whoami").await;
+    assert_eq!(next(&mut two).await, "2");
+}
