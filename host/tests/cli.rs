@@ -886,3 +886,26 @@ async fn cluster_flags_are_checked() {
     .await;
     assert!(err.contains("cluster: Redis at 127.0.0.1:1"), "{err}");
 }
+
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn more_apps_than_tracing_has_thread_slots_all_serve() {
+    // tracing's registry has 4,096 slots for threads that make spans; each app's
+    // actor is a thread, so past 4,096 apps one that made its own span panicked.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    let mut text = String::from("[limits]\nmax_connections = 10\n");
+    for i in 0..4_200 {
+        text.push_str(&format!(
+            "[[app]]\nname = \"a{i}\"\nroute = \"/a{i}\"\nplugin = {:?}\n",
+            env!("WSGATE_DEMO_ECHO_WASM")
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let (_child, addr, _log) = serve_config(&config).await;
+    for app in ["/a0", "/a4099", "/a4199"] {
+        let mut ws = connect(&addr, app).await;
+        ws.send(Message::text("still here")).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, "still here", "{app}");
+    }
+}

@@ -148,11 +148,6 @@ impl PluginLog {
         })
     }
 
-    /// The app's name.
-    pub(crate) fn app(&self) -> &Arc<str> {
-        &self.app
-    }
-
     /// Writes one line, cut at [`MAX_LINE`] bytes, unless the plugin is over its
     /// rate.
     pub(crate) fn write(&self, level: Level, message: &str) {

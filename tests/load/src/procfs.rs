@@ -73,13 +73,26 @@ fn parse_cpu_ticks(stat: &str) -> Option<(f64, f64)> {
 /// # Errors
 /// The process is gone or `/proc` is not readable.
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_field(pid, "VmRSS:")
+}
+
+/// The number of threads of process `pid`.
+///
+/// # Errors
+/// As [`rss_kib`].
+pub fn threads(pid: u32) -> anyhow::Result<u64> {
+    status_field(pid, "Threads:")
+}
+
+/// A numeric field of `/proc/PID/status` (kB units dropped).
+fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 /// CPU time of a server over a span: read at the start, then at the end.

@@ -18,6 +18,7 @@ use crate::client::Target;
 use crate::connect::{self, ConnectOptions};
 use crate::echo::{self, EchoClient, EchoOptions};
 use crate::stats::median;
+use crate::tenants;
 
 /// A server the suite measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -70,6 +71,9 @@ pub enum Scenario {
     ClusterPublish1k,
     /// Idle connections: 10,000, then up to the open-file limit.
     Idle,
+    /// 100, 1,000 and 10,000 apps of the echo plugin (the gateway only): start time,
+    /// memory per app loaded and unloaded, threads, and the wake of an unloaded app.
+    Tenants,
 }
 
 impl Scenario {
@@ -130,8 +134,10 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
     for rep in 1..=opts.reps {
         for &scenario in &opts.scenarios {
             for &server in &opts.servers {
-                let gateway_only =
-                    matches!(scenario, Scenario::Publish1k | Scenario::ClusterPublish1k);
+                let gateway_only = matches!(
+                    scenario,
+                    Scenario::Publish1k | Scenario::ClusterPublish1k | Scenario::Tenants
+                );
                 if (gateway_only && server != Server::Gateway)
                     || (server == Server::Tcp && !scenario.is_echo())
                 {
@@ -143,6 +149,24 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
                     scenario,
                     server.name()
                 );
+                if scenario == Scenario::Tenants {
+                    let metrics = match run_tenants(opts, &config_dir).await {
+                        Ok(m) => m,
+                        Err(e) => {
+                            eprintln!("  failed: {e:#}");
+                            Metrics::new()
+                        }
+                    };
+                    let slot = results
+                        .entry(scenario)
+                        .or_default()
+                        .entry(server)
+                        .or_default();
+                    for (name, value) in metrics {
+                        slot.entry(name).or_default().push(value);
+                    }
+                    continue;
+                }
                 let mut processes = if scenario == Scenario::ClusterPublish1k {
                     start_cluster(opts, &gateway_config)?
                 } else {
@@ -303,6 +327,7 @@ async fn run_scenario(
                 m.insert("generator CPU %", v);
             }
         }
+        Scenario::Tenants => anyhow::bail!("the tenants scenario starts its own gateways"),
         Scenario::Idle => {
             let limit = open_file_limit().unwrap_or(10_100);
             let most = limit.saturating_sub(100).max(10_000);
@@ -332,6 +357,92 @@ async fn run_scenario(
             if let Some(p) = r.projected_100k_mib {
                 m.insert("MiB projected at 100k", p);
             }
+        }
+    }
+    Ok(m)
+}
+
+/// The tenants scenario: a one-app gateway for the base memory, then 100, 1,000 and
+/// 10,000 apps, each on a fresh gateway.
+async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Result<Metrics> {
+    let plugin = opts.plugins.join("echo.wasm").canonicalize()?;
+    let config = dir.join("tenants.toml");
+    let gateway = |apps: usize| -> anyhow::Result<(Process, f64)> {
+        tenants::write_config(&config, opts.port, &plugin, apps)?;
+        let argv = vec![
+            opts.gateway.display().to_string(),
+            "serve".into(),
+            "--no-watch".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        let started = Instant::now();
+        let process = launch(opts, argv, "gateway", opts.port)?;
+        Ok((process, started.elapsed().as_secs_f64()))
+    };
+    let (mut one, _) = gateway(1)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let base = crate::procfs::rss_kib(one.pid())?;
+    one.stop();
+    let mut m = Metrics::new();
+    for (apps, names) in [
+        (
+            100,
+            [
+                "100 apps: start s",
+                "100 apps: KiB per app loaded",
+                "100 apps: KiB per app unloaded",
+                "100 apps: threads",
+                "100 apps: wake p50 ms",
+                "100 apps: wake p99 ms",
+            ],
+        ),
+        (
+            1_000,
+            [
+                "1,000 apps: start s",
+                "1,000 apps: KiB per app loaded",
+                "1,000 apps: KiB per app unloaded",
+                "1,000 apps: threads",
+                "1,000 apps: wake p50 ms",
+                "1,000 apps: wake p99 ms",
+            ],
+        ),
+        (
+            10_000,
+            [
+                "10,000 apps: start s",
+                "10,000 apps: KiB per app loaded",
+                "10,000 apps: KiB per app unloaded",
+                "10,000 apps: threads",
+                "10,000 apps: wake p50 ms",
+                "10,000 apps: wake p99 ms",
+            ],
+        ),
+    ] {
+        let (mut process, start_s) = gateway(apps)?;
+        let r = tenants::measure(process.pid(), opts.port, apps, start_s, base).await;
+        process.stop();
+        let r = r?;
+        eprintln!(
+            "  {apps} apps: start {:.2} s, {:.1} KiB per app loaded, {:.1} unloaded, {} threads, wake p50 {:.2} ms p99 {:.2} ms",
+            r.start_s,
+            r.kib_per_app_loaded,
+            r.kib_per_app_unloaded,
+            r.threads,
+            r.wake_p50_ms,
+            r.wake_p99_ms
+        );
+        let values = [
+            r.start_s,
+            r.kib_per_app_loaded,
+            r.kib_per_app_unloaded,
+            r.threads as f64,
+            r.wake_p50_ms,
+            r.wake_p99_ms,
+        ];
+        for (name, value) in names.into_iter().zip(values) {
+            m.insert(name, value);
         }
     }
     Ok(m)
@@ -582,6 +693,7 @@ fn scenario_label(s: Scenario) -> &'static str {
             "publish to a room of 1,000 over 2 cluster nodes (p99 < 50 ms; CPU: both nodes and Redis)"
         }
         Scenario::Idle => "idle connections",
+        Scenario::Tenants => "apps of one plugin (idle_unload_ms = 500)",
     }
 }
 

@@ -115,11 +115,14 @@ pub(crate) fn spawn(
         parked: None,
         last_call: Instant::now(),
     };
+    // Made here, entered there: tracing's registry gives each thread that makes a
+    // span a slot, and has 4,096 of them; the actor threads only enter theirs.
+    let span = tracing::info_span!("app", app = %name);
     std::thread::Builder::new()
         .name(format!("wsgate-app-{name}"))
         .spawn(move || {
             super::sched::batch_class_for_this_thread();
-            actor.run(inbox);
+            actor.run(inbox, &span);
         })
         .map_err(|e| PluginError::Instantiate(format!("cannot start the app's thread: {e}")))?;
     Ok(AppHandle {
@@ -133,8 +136,7 @@ pub(crate) fn spawn(
 }
 
 impl Actor {
-    fn run(mut self, mut inbox: mpsc::Receiver<Input>) {
-        let span = tracing::info_span!("app", app = %self.log.app());
+    fn run(mut self, mut inbox: mpsc::Receiver<Input>, span: &tracing::Span) {
         let _entered = span.enter();
         // An app that nothing ever reaches unloads too.
         self.arm_unload();

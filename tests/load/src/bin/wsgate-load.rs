@@ -172,7 +172,7 @@ enum Mode {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "echo32,echo32-pipelined,echo32-batched,echo4k,broadcast1k,publish1k,cluster-publish1k,broadcast10k,idle"
+            default_value = "echo32,echo32-pipelined,echo32-batched,echo4k,broadcast1k,publish1k,cluster-publish1k,broadcast10k,idle,tenants"
         )]
         scenarios: Vec<Scenario>,
         /// Repetitions.
