@@ -138,6 +138,10 @@ pub fn commented_default() -> String {
         "max_batch_events = {}                      # messages per call into a 0.2 plugin",
         l.max_batch_events
     ));
+    line(format!(
+        "idle_unload_ms = {}                        # 0: off; else an idle app drops its instance",
+        l.idle_unload.map_or(0, ms)
+    ));
     line(String::new());
     line("# One table per app.".into());
     line("[[app]]".into());
