@@ -77,3 +77,25 @@ pub fn addresses(config: &Config) -> Vec<AddressCheck> {
         })
         .collect()
 }
+
+/// Whether the cluster's Redis answers, when `config` has `[cluster]`: `None`
+/// without one. Blocking (it runs its own small runtime).
+pub fn cluster(config: &Config) -> Option<(String, Result<(), String>)> {
+    let settings = config.server.cluster.as_ref()?;
+    let shown = settings
+        .redis
+        .split_once('@')
+        .map_or(settings.redis.clone(), |(_, host)| {
+            format!("redis://…@{host}")
+        });
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime
+                .block_on(crate::bus::ping(settings))
+                .map_err(|e| e.to_string())
+        });
+    Some((shown, result))
+}

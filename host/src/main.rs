@@ -244,8 +244,21 @@ fn check(path: Option<PathBuf>) -> anyhow::Result<()> {
             ),
         }
     }
+    let mut redis_down = false;
+    if let Some((redis, result)) = wsgate::check::cluster(&config) {
+        match result {
+            Ok(()) => println!("ok     cluster  {redis}  (answers)"),
+            Err(e) => {
+                redis_down = true;
+                println!("error  cluster  {redis}: {e}; the node would not start");
+            }
+        }
+    }
     if failed > 0 {
         anyhow::bail!("{failed} of {} apps cannot start", checks.len());
+    }
+    if redis_down {
+        anyhow::bail!("the cluster's Redis does not answer: the node would not start");
     }
     Ok(())
 }

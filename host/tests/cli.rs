@@ -870,6 +870,35 @@ async fn two_node_processes_share_a_room_and_a_killed_node_stops_counting_after_
     until_size(1).await;
 }
 
+#[cfg(feature = "demo")]
+#[tokio::test]
+async fn check_asks_the_clusters_redis() {
+    let redis = redis::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    let write = |url: &str| {
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\n[cluster]\nredis = \"{url}\"\n[[app]]\nname = \"e\"\nroute = \"/e\"\nplugin = {:?}\n",
+            env!("WSGATE_DEMO_ECHO_WASM")
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write(&redis.url());
+    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ok     cluster  {}  (answers)", redis.url())),
+        "{stdout}"
+    );
+    write("redis://127.0.0.1:1");
+    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("error  cluster  redis://127.0.0.1:1: cluster: Redis at 127.0.0.1:1"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn cluster_flags_are_checked() {
     let err = fails(&["serve", "--node", "n1"]).await;

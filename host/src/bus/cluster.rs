@@ -70,6 +70,35 @@ pub(crate) struct ClusterState {
     pub(crate) nodes: usize,
 }
 
+/// Whether the Redis of `settings` answers `PING` within two seconds (`wsgate check`).
+///
+/// # Errors
+/// [`ClusterError::Redis`] saying why not.
+pub(crate) async fn ping(settings: &ClusterSettings) -> Result<(), ClusterError> {
+    let info = settings
+        .redis
+        .as_str()
+        .into_connection_info()
+        .map_err(|source| ClusterError::Redis {
+            addr: "?".into(),
+            source,
+        })?;
+    let addr = info.addr().to_string();
+    let error = |source| ClusterError::Redis {
+        addr: addr.clone(),
+        source,
+    };
+    let client = redis::Client::open(info).map_err(error)?;
+    let timed_out = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+    let answer = tokio::time::timeout(REDIS_TIMEOUT, async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    })
+    .await
+    .map_err(|_| error(timed_out()))?;
+    answer.map(drop).map_err(error)
+}
+
 impl Cluster {
     /// Joins the cluster of `settings`: connects to Redis, claims a node number,
     /// subscribes, starts the publisher and the keeper. Needs the tokio runtime.

@@ -25,8 +25,8 @@ pub(crate) mod wire;
 
 use std::sync::Arc;
 
-pub(crate) use self::cluster::Cluster;
 pub use self::cluster::ClusterError;
+pub(crate) use self::cluster::{Cluster, ping};
 use crate::model::{Command, ConnId};
 
 /// Runs a command that came from another node against this node's connections of an

@@ -66,11 +66,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Compiles every app's plugin and starts the apps.
+    /// Joins the cluster (with `[cluster]`), compiles every app's plugin and starts the
+    /// apps.
     ///
     /// # Errors
     /// [`StartError`] naming the first app whose plugin is missing, is not a
-    /// component, or does not implement this host's plugin world.
+    /// component, or does not implement this host's plugin world; or the cluster's
+    /// Redis cannot be reached.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
         overload::check_address_space(config)?;
         overload::check_open_files(config);
