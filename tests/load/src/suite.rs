@@ -149,34 +149,22 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
                     scenario,
                     server.name()
                 );
-                if scenario == Scenario::Tenants {
-                    let metrics = match run_tenants(opts, &config_dir).await {
-                        Ok(m) => m,
-                        Err(e) => {
-                            eprintln!("  failed: {e:#}");
-                            Metrics::new()
-                        }
-                    };
-                    let slot = results
-                        .entry(scenario)
-                        .or_default()
-                        .entry(server)
-                        .or_default();
-                    for (name, value) in metrics {
-                        slot.entry(name).or_default().push(value);
-                    }
-                    continue;
-                }
-                let mut processes = if scenario == Scenario::ClusterPublish1k {
-                    start_cluster(opts, &gateway_config)?
+                let outcome = if scenario == Scenario::Tenants {
+                    // It starts its own gateways, one per number of apps.
+                    run_tenants(opts, &config_dir).await
                 } else {
-                    vec![start(opts, server, &gateway_config)?]
+                    let mut processes = if scenario == Scenario::ClusterPublish1k {
+                        start_cluster(opts, &gateway_config)?
+                    } else {
+                        vec![start(opts, server, &gateway_config)?]
+                    };
+                    let pids: Vec<u32> = processes.iter().map(Process::pid).collect();
+                    let outcome = run_scenario(opts, scenario, server, &pids).await;
+                    for process in &mut processes {
+                        process.stop();
+                    }
+                    outcome
                 };
-                let pids: Vec<u32> = processes.iter().map(Process::pid).collect();
-                let outcome = run_scenario(opts, scenario, server, &pids).await;
-                for process in &mut processes {
-                    process.stop();
-                }
                 let metrics = match outcome {
                     Ok(m) => m,
                     Err(e) => {
