@@ -2,7 +2,8 @@
 # Runs the whole test suite. Needs only Rust (rustup) and installs what it needs:
 # the wasm32-wasip2 target (the test build compiles every plugin under plugins/ for
 # it), Debian's redis-server (the cluster tests start their own, on a free loopback
-# port) and, for the browser test, Debian's Chromium, Node.js and playwright-core.
+# port), Node.js and npm (the JavaScript plugins, built with componentize-qjs) and, for
+# the browser test, Debian's Chromium and playwright-core.
 # Extra arguments go to `cargo test` (for example a test name filter).
 # WSGATE_SKIP_BROWSER=1 skips the browser test.
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 needs "building wsgate (a C toolchain: cc links Rust programs)" cc:build-essential
 rustup target add wasm32-wasip2
 needs "the cluster tests" redis-server:redis-server
+needs "the JavaScript plugins and the browser test" node:nodejs npm:npm
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # One line at the end, whatever happened: N passed, N failed (cargo's and the browser's).
@@ -19,7 +21,16 @@ summary() {
        END { printf "%d passed, %d failed\n", p, f }' "$log"
 }
 status=0
+# The JavaScript plugins: their unit tests (node --test), their components (npm, the
+# SDK in plugin-sdk/js), then the gateway's tests of them (ignored by a plain cargo test).
+for js in plugins/*-js; do
+  (cd "$js" && npm ci --no-audit --no-fund --silent && npm run --silent build && npm test) 2>&1 \
+    | tee -a "$log" || status=1
+done
 cargo test --workspace --locked "$@" 2>&1 | tee -a "$log" || status=$?
+if [ "$status" = 0 ] && [ $# = 0 ]; then
+  cargo test --locked -p wsgate-tests --test gateway -- --ignored js:: 2>&1 | tee -a "$log" || status=$?
+fi
 if [ "$status" != 0 ]; then
   summary
   exit "$status"
@@ -30,8 +41,7 @@ if [ "${WSGATE_SKIP_BROWSER:-0}" = 1 ]; then
   summary
   exit 0
 fi
-needs "the browser test (WSGATE_SKIP_BROWSER=1 skips it)" \
-  chromium:chromium node:nodejs npm:npm
+needs "the browser test (WSGATE_SKIP_BROWSER=1 skips it)" chromium:chromium
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 (cd tests/browser && WSGATE_BIN="$PWD/../../target/debug/wsgate" node --test chat.test.mjs) 2>&1 \
   | tee -a "$log" || status=1

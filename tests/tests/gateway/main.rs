@@ -17,6 +17,7 @@ mod cluster;
 mod echo;
 mod http;
 mod isolation;
+mod js;
 mod load;
 mod metrics;
 mod protocol;

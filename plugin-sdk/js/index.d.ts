@@ -1,0 +1,42 @@
+// Types of wsgate-plugin, written against wit/plugin.wit (wsgate:plugin@0.2.0).
+export type ConnectionId = number;
+export interface Connection { id: ConnectionId; user: string | null; attachment: Uint8Array }
+export type Payload = { tag: "text"; val: string } | { tag: "binary"; val: Uint8Array };
+export type Command = { tag: string; val: unknown };
+export interface Request { path: string; query: string; headers: [string, string][]; remoteAddr: string; subprotocols: string[] }
+export type AcceptDecision = { tag: "allow"; val: unknown } | { tag: "deny"; val: { status: number; reason: string } };
+type Out = Command | Command[] | void;
+export interface Hooks {
+  onAccept?(conn: ConnectionId, request: Request): AcceptDecision;
+  onConnect?(conn: Connection): Out;
+  onMessage?(conn: Connection, text: string): Out;
+  onBinary?(conn: Connection, data: Uint8Array): Out;
+  onError?(conn: Connection, error: { kind: string; message: string }): Out;
+  onClose?(conn: Connection, code: number, reason: string): Out;
+  onTimer?(key: string, data: Uint8Array): Out;
+  onBackend?(name: string, payload: Uint8Array): Out;
+  snapshot?(): Uint8Array | string;
+  restore?(state: Uint8Array): void;
+}
+export declare function definePlugin(hooks: Hooks): {
+  onAccept(conn: ConnectionId, request: Request): AcceptDecision;
+  handle(events: { tag: string; val: any }[]): Command[];
+  snapshot(): Uint8Array;
+  restore(state: Uint8Array): void;
+};
+export declare function jsonState<T>(get: () => T, set: (state: T) => void): Pick<Hooks, "snapshot" | "restore">;
+export declare const CloseCode: Readonly<Record<string, number>>;
+export declare function send(conn: Connection | ConnectionId, message: string): Command;
+export declare function sendBinary(conn: Connection | ConnectionId, data: Uint8Array | string): Command;
+export declare function broadcast(message: string, except?: (Connection | ConnectionId)[]): Command;
+export declare function publish(room: string, message: string, except?: (Connection | ConnectionId)[]): Command;
+export declare function close(conn: Connection | ConnectionId, code?: number, reason?: string): Command;
+export declare function join(conn: Connection | ConnectionId, room: string): Command;
+export declare function leave(conn: Connection | ConnectionId, room: string): Command;
+export declare function sendUser(user: string, message: string): Command;
+export declare function closeUser(user: string, code?: number, reason?: string): Command;
+export declare function setAttachment(conn: Connection | ConnectionId, data: Uint8Array | string): Command;
+export declare function setTimer(key: string, delayMs: number, options?: { repeatMs?: number; data?: Uint8Array | string }): Command;
+export declare function cancelTimer(key: string): Command;
+export declare function allow(options?: { subprotocol?: string | null; user?: string | null; attachment?: Uint8Array | string; rooms?: string[] }): AcceptDecision;
+export declare function deny(status: number, reason?: string): AcceptDecision;
