@@ -21,8 +21,10 @@ summary() {
        END { printf "%d passed, %d failed\n", p, f }' "$log"
 }
 status=0
-# The JavaScript plugins: their unit tests (node --test), their components (npm, the
-# SDK in plugin-sdk/js), then the gateway's tests of them (ignored by a plain cargo test).
+# The JavaScript SDK's and plugins' unit tests (node --test), the plugins' components
+# (npm, the SDK in plugin-sdk/js), then the gateway's tests of them (ignored by a plain
+# cargo test).
+(cd plugin-sdk/js && node --test test/) 2>&1 | tee -a "$log" || status=1
 for js in plugins/*-js; do
   (cd "$js" && npm ci --no-audit --no-fund --silent && npm run --silent build && npm test) 2>&1 \
     | tee -a "$log" || status=1
