@@ -84,6 +84,18 @@ async fn accept(app: &AppHandle, conn: u64) -> AcceptOutcome {
         .unwrap_or_else(|_| panic!("the actor is gone"))
 }
 
+/// Connection 1 comes and closes with 4000: the testbed keeps that in its state
+/// (`events` shows it), which reloads and unloading must hand over.
+async fn leave_a_mark(app: &AppHandle) {
+    let _one = connect(app, 1).await;
+    let close = Event::Close {
+        conn: 1,
+        code: 4000,
+        reason: "gone".into(),
+    };
+    send(app, Input::Event(close)).await;
+}
+
 #[tokio::test]
 async fn a_trap_closes_its_connection_with_1011_and_a_fresh_instance_serves_the_rest() {
     let (app, stats) = app(Limits::default());
@@ -129,13 +141,7 @@ async fn traps_in_a_row_trip_the_breaker_and_the_retry_brings_the_app_back() {
 #[tokio::test]
 async fn a_reload_hands_the_state_over_and_a_refused_one_keeps_the_old_version() {
     let (app, stats) = app(Limits::default());
-    let _one = connect(&app, 1).await;
-    let close = Event::Close {
-        conn: 1,
-        code: 4000,
-        reason: "gone".into(),
-    };
-    send(&app, Input::Event(close)).await;
+    leave_a_mark(&app).await;
     reload(&app);
     let mut two = connect(&app, 2).await;
     say(&app, 2, "events").await;
@@ -173,13 +179,7 @@ async fn an_idle_app_unloads_and_the_next_event_brings_it_back_with_its_state() 
         ..Limits::default()
     };
     let (app, stats) = app(limits);
-    let _one = connect(&app, 1).await;
-    let close = Event::Close {
-        conn: 1,
-        code: 4000,
-        reason: "gone".into(),
-    };
-    send(&app, Input::Event(close)).await;
+    leave_a_mark(&app).await;
     until_unloaded(&stats, 1).await;
     // A new connection wakes it: its state came back through snapshot and restore.
     let mut two = connect(&app, 2).await;
