@@ -40,3 +40,28 @@ export declare function setTimer(key: string, delayMs: number, options?: { repea
 export declare function cancelTimer(key: string): Command;
 export declare function allow(options?: { subprotocol?: string | null; user?: string | null; attachment?: Uint8Array | string; rooms?: string[] }): AcceptDecision;
 export declare function deny(status: number, reason?: string): AcceptDecision;
+export declare function encodeUtf8(text: string): Uint8Array;
+export declare function decodeUtf8(data: Uint8Array): string;
+
+// The host reads (the contract's `host` interface): answered at once from what the
+// gateway holds for this app on this node.
+export interface ConnectionDetails {
+  path: string; query: string; remoteAddr: string; subprotocol: string | null; user: string | null;
+  attachment: Uint8Array; connectedAtMs: bigint | number; bufferedBytes: bigint | number; open: boolean;
+}
+export declare function roomSize(room: string): number;
+export declare function roomMembers(room: string): ConnectionId[];
+export declare function roomsOf(conn: Connection | ConnectionId): string[];
+export declare function userConnections(user: string): ConnectionId[];
+export declare function connectionInfo(conn: Connection | ConnectionId): ConnectionDetails | null;
+type LogLine = (message: unknown) => void;
+export declare const log: Readonly<{ trace: LogLine; debug: LogLine; info: LogLine; warn: LogLine; error: LogLine }>;
+export interface Host {
+  log(level: "trace" | "debug" | "info" | "warn" | "error", message: string): void;
+  roomSize(room: string): number;
+  roomMembers(room: string): ConnectionId[];
+  roomsOf(conn: ConnectionId): string[];
+  userConnections(user: string): ConnectionId[];
+  connectionInfo(conn: ConnectionId): ConnectionDetails | null;
+}
+export declare function installHost(host: Host): void;

@@ -8,6 +8,8 @@
 // Every hook is optional and returns a list of commands (or nothing). Connection ids
 // are numbers (the gateway keeps them below 2^53); binary data is a Uint8Array.
 
+export { connectionInfo, installHost, log, roomMembers, roomSize, roomsOf, userConnections } from "./host.js";
+
 /** Close codes a plugin may send. */
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
@@ -21,10 +23,22 @@ export const CloseCode = Object.freeze({
 });
 
 // UTF-8 without TextEncoder (not every JavaScript engine a plugin runs on has it).
-const utf8 = (value) => Uint8Array.from(unescape(encodeURIComponent(value)), (c) => c.charCodeAt(0));
-const fromUtf8 = (data) => decodeURIComponent(escape(String.fromCharCode(...data)));
+/** A string's UTF-8 bytes. */
+export const encodeUtf8 = (value) =>
+  Uint8Array.from(unescape(encodeURIComponent(value)), (c) => c.charCodeAt(0));
+/** The string UTF-8 `data` holds (throws a URIError if it is not UTF-8). */
+export const decodeUtf8 = (data) => {
+  let latin1 = "";
+  // In slices: an argument list as long as a big state would overflow the stack.
+  for (let i = 0; i < data.length; i += 8192) {
+    latin1 += String.fromCharCode(...data.slice(i, i + 8192));
+  }
+  return decodeURIComponent(escape(latin1));
+};
+const utf8 = encodeUtf8;
+const fromUtf8 = decodeUtf8;
 const bytes = (data) => (data instanceof Uint8Array ? data : utf8(String(data ?? "")));
-const idOf = (conn) => (typeof conn === "object" ? conn.id : conn);
+const idOf = (conn) => (typeof conn === "object" && conn !== null ? conn.id : conn);
 const text = (value) => ({ tag: "text", val: String(value) });
 
 /** Sends text to one connection (a connection object or its id). */

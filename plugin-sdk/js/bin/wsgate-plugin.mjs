@@ -4,7 +4,7 @@
 // component-model async; `--stub-wasi`: the plugin imports nothing but the contract).
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { realpathSync, readFileSync } from "node:fs";
+import { readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -32,7 +32,22 @@ const require = createRequire(import.meta.url);
 const qjs = path.dirname(require.resolve("componentize-qjs/package.json"));
 const bin = JSON.parse(readFileSync(path.join(qjs, "package.json"), "utf8")).bin;
 const cli = path.join(qjs, typeof bin === "string" ? bin : bin["componentize-qjs"]);
-const args = [cli, "--wit", path.join(sdk, "wit"), "--js", entry, "--sync", "--stub-wasi",
+// The component's entry: the plugin's module, with the gateway's `host` imports
+// installed where the SDK's reads (roomMembers, log, …) find them.
+const wrapper = path.join(path.dirname(entry), `.wsgate-entry-${process.pid}.mjs`);
+writeFileSync(
+  wrapper,
+  `import host from "wsgate:plugin/host@0.2.0";\n` +
+    `export * from ${JSON.stringify("./" + path.basename(entry))};\n` +
+    `globalThis[Symbol.for("wsgate-plugin.host")] = host;\n`,
+);
+const args = [cli, "--wit", path.join(sdk, "wit"), "--js", wrapper, "--sync", "--stub-wasi",
   "--module-root", root, "-o", out];
-const run = spawnSync(process.execPath, args, { stdio: "inherit" });
+let run;
+try {
+  run = spawnSync(process.execPath, args, { stdio: "inherit" });
+} finally {
+  rmSync(wrapper, { force: true });
+}
+if (run.error) console.error(`wsgate-plugin: cannot run componentize-qjs: ${run.error.message}`);
 process.exit(run.status ?? 1);

@@ -58,3 +58,50 @@ test("jsonState hands the state over a reload", () => {
   after.restore(new Uint8Array());
   assert.deepEqual(state, { count: 2, name: "Zoë" }, "an empty state keeps the default");
 });
+
+test("the host reads say what is missing without a gateway, and ask the installed one", async () => {
+  const { roomSize, roomMembers, connectionInfo, log, installHost } = await import("../index.js");
+  installHost(undefined);
+  assert.throws(() => roomSize("lobby"), /no gateway to ask.*wsgate-plugin build.*TestGateway/);
+  const asked = [];
+  installHost({
+    roomSize: (room) => { asked.push(["roomSize", room]); return 2; },
+    roomMembers: () => [4, 5],
+    connectionInfo: (id) => { asked.push(["connectionInfo", id]); return null; },
+    log: (level, message) => asked.push([level, message]),
+  });
+  assert.equal(roomSize("lobby"), 2);
+  assert.deepEqual(roomMembers("lobby"), [4, 5]);
+  assert.equal(connectionInfo(conn), null, "a connection object is asked by its id");
+  log.info(42);
+  assert.deepEqual(asked, [["roomSize", "lobby"], ["connectionInfo", 3], ["info", "42"]]);
+});
+
+test("TestGateway applies what the commands change and answers the reads from it", async () => {
+  const { TestGateway } = await import("../testing.js");
+  const { roomMembers, roomsOf, userConnections, connectionInfo } = await import("../index.js");
+  const plugin = definePlugin({
+    onAccept: (id, request) => (request.path === "/no" ? deny(403) : allow({ user: "ada", rooms: ["r"] })),
+    onMessage: (c, text) => [join(c, text), setAttachment(c, "seat"), close(c)],
+  });
+  const gw = new TestGateway(plugin);
+  assert.equal(gw.accept(1, { path: "/no" }).decision.tag, "deny");
+  assert.equal(connectionInfo(1), null, "a refused handshake opens nothing");
+  assert.deepEqual(gw.accept(2).commands, []);
+  assert.deepEqual(roomsOf(2), ["r"]);
+  gw.message(2, "s");
+  assert.deepEqual(roomMembers("s"), [2]);
+  assert.equal(gw.attachmentText(2), "seat");
+  assert.equal(connectionInfo(2).open, false, "closing");
+  assert.deepEqual(userConnections("ada"), [], "a closing connection is not open");
+  gw.close(2);
+  assert.deepEqual(roomMembers("r"), []);
+});
+
+test("decodeUtf8 takes big data and Arrays", async () => {
+  const { decodeUtf8, encodeUtf8 } = await import("../index.js");
+  const big = "é".repeat(100_000);
+  assert.equal(decodeUtf8(encodeUtf8(big)), big);
+  assert.equal(decodeUtf8([0x68, 0x69]), "hi");
+  assert.throws(() => decodeUtf8(new Uint8Array([0xff])), URIError);
+});

@@ -1,9 +1,13 @@
+//! The chat protocol, end to end. Each test body takes the plugin to serve: the
+//! tests here run it against the Rust `chat`, and `js.rs` runs the same bodies
+//! against `chat-js`, so the two implementations cannot drift apart.
+
 use wsgate_tests::{Client, TestGateway, app, plugins};
 
 const WELCOME: &str = r#"{"type":"welcome","message":"Connected!"}"#;
 
-async fn chat_gateway() -> TestGateway {
-    TestGateway::start(vec![app("chat", "/ws", plugins::CHAT)]).await
+async fn chat_gateway(plugin: &str) -> TestGateway {
+    TestGateway::start(vec![app("chat", "/ws", plugin)]).await
 }
 
 async fn expect_all(clients: &mut [&mut Client], json: &str) {
@@ -14,7 +18,14 @@ async fn expect_all(clients: &mut [&mut Client], json: &str) {
 
 #[tokio::test]
 async fn three_clients_see_welcome_join_message_and_leave_as_exact_json() {
-    let gw = chat_gateway().await;
+    three_clients_see_welcome_join_message_and_leave_as_exact_json_with(plugins::CHAT).await;
+}
+
+/// The body of [`three_clients_see_welcome_join_message_and_leave_as_exact_json`], for any chat plugin.
+pub(crate) async fn three_clients_see_welcome_join_message_and_leave_as_exact_json_with(
+    plugin: &str,
+) {
+    let gw = chat_gateway(plugin).await;
     let mut alice = gw.connect("/ws").await;
     assert_eq!(alice.recv_text().await, WELCOME);
     let mut bob = gw.connect("/ws").await;
@@ -71,7 +82,12 @@ async fn three_clients_see_welcome_join_message_and_leave_as_exact_json() {
 
 #[tokio::test]
 async fn bad_input_gets_an_error_to_the_sender_only() {
-    let gw = chat_gateway().await;
+    bad_input_gets_an_error_to_the_sender_only_with(plugins::CHAT).await;
+}
+
+/// The body of [`bad_input_gets_an_error_to_the_sender_only`], for any chat plugin.
+pub(crate) async fn bad_input_gets_an_error_to_the_sender_only_with(plugin: &str) {
+    let gw = chat_gateway(plugin).await;
     let mut alice = gw.connect("/ws").await;
     let mut bob = gw.connect("/ws").await;
     alice.recv_text().await;
@@ -101,7 +117,12 @@ async fn bad_input_gets_an_error_to_the_sender_only() {
 
 #[tokio::test]
 async fn two_rooms_hear_only_their_own_and_move_tells_both() {
-    let gw = chat_gateway().await;
+    two_rooms_hear_only_their_own_and_move_tells_both_with(plugins::CHAT).await;
+}
+
+/// The body of [`two_rooms_hear_only_their_own_and_move_tells_both`], for any chat plugin.
+pub(crate) async fn two_rooms_hear_only_their_own_and_move_tells_both_with(plugin: &str) {
+    let gw = chat_gateway(plugin).await;
     let mut alice = gw.connect("/ws").await;
     let mut bob = gw.connect("/ws").await;
     let mut carol = gw.connect("/ws").await;

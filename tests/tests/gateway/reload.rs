@@ -9,13 +9,13 @@ use wsgate_tests::{
     Client, TestGateway, copied_app, plugins, replace_by_rename, until, with_custom_section, within,
 };
 
-async fn watching(app: AppConfig) -> TestGateway {
+pub(crate) async fn watching(app: AppConfig) -> TestGateway {
     let gw = TestGateway::start(vec![app]).await;
     gw.gateway.watch_plugins().unwrap();
     gw
 }
 
-async fn applied(gw: &TestGateway, n: u64) {
+pub(crate) async fn applied(gw: &TestGateway, n: u64) {
     until(&format!("{n} applied reloads"), || {
         gw.gateway.app_stats("app").unwrap().reloads_applied >= n
     })

@@ -9,21 +9,36 @@ use wsgate_tests::{
     Client, EchoProbe, TestGateway, app, handshake, plugins, raw_http, status_of, until, within,
 };
 
-fn hostile(limits: Limits) -> AppConfig {
-    let mut hostile = app("hostile", "/h", plugins::HOSTILE);
+fn hostile(plugin: &str, limits: Limits) -> AppConfig {
+    let mut hostile = app("hostile", "/h", plugin);
     hostile.limits = limits;
     hostile
 }
 
 /// The echo app at `/echo` beside the hostile one at `/h`, held to `limits`.
 pub(crate) async fn gateway(limits: Limits) -> TestGateway {
-    TestGateway::start(vec![app("echo", "/echo", plugins::ECHO), hostile(limits)]).await
+    gateway_with(plugins::HOSTILE, limits).await
+}
+
+/// The echo app beside `plugin` as the hostile app at `/h`.
+async fn gateway_with(plugin: &str, limits: Limits) -> TestGateway {
+    TestGateway::start(vec![
+        app("echo", "/echo", plugins::ECHO),
+        hostile(plugin, limits),
+    ])
+    .await
 }
 
 /// `culprit` sends `misdeed`; it is closed with 1011, a bystander of the same app and
 /// a newcomer are served, the echo app never missed a beat.
 async fn only_the_culprit_suffers(misdeed: &str) -> TestGateway {
-    let gw = gateway(Limits::default()).await;
+    only_the_culprit_of(plugins::HOSTILE, misdeed).await
+}
+
+/// [`only_the_culprit_suffers`] with `plugin` as the hostile app (`js.rs` runs it
+/// against the JavaScript one).
+pub(crate) async fn only_the_culprit_of(plugin: &str, misdeed: &str) -> TestGateway {
+    let gw = gateway_with(plugin, Limits::default()).await;
     let probe = EchoProbe::start(&gw).await;
     let mut bystander = gw.connect("/h").await;
     let mut culprit = gw.connect("/h").await;

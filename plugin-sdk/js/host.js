@@ -1,0 +1,49 @@
+// The gateway's answers to a plugin's questions: the contract's `host` imports.
+// Inside the gateway they are the real imports (`wsgate-plugin build` installs them
+// before the plugin's module runs); under `node --test`, the stand-in gateway of
+// "wsgate-plugin/testing". Both are found at the same global, so a plugin whose
+// modules were loaded twice still reaches the one installed.
+
+const HOST = Symbol.for("wsgate-plugin.host");
+const idOf = (conn) => (typeof conn === "object" && conn !== null ? conn.id : conn);
+
+const the = () => {
+  const host = globalThis[HOST];
+  if (!host) {
+    throw new Error(
+      "wsgate-plugin: no gateway to ask: inside wsgate, build with `wsgate-plugin build`; " +
+        "in a test, create a TestGateway (wsgate-plugin/testing) first",
+    );
+  }
+  return host;
+};
+
+/** Installs `host` as the gateway this plugin asks (the build and the tests do it). */
+export function installHost(host) {
+  globalThis[HOST] = host;
+}
+
+/** How many connections are in `room` (on this node). */
+export const roomSize = (room) => the().roomSize(room);
+/** The ids of the connections in `room`. */
+export const roomMembers = (room) => the().roomMembers(room);
+/** The rooms a connection is in (empty if it is gone). */
+export const roomsOf = (conn) => the().roomsOf(idOf(conn));
+/** The ids of the open connections of `user`. */
+export const userConnections = (user) => the().userConnections(user);
+/**
+ * What the gateway knows of a connection now: `{ path, query, remoteAddr,
+ * subprotocol, user, attachment, connectedAtMs, bufferedBytes, open }`, or null if
+ * it is gone or of another app.
+ */
+export const connectionInfo = (conn) => the().connectionInfo(idOf(conn)) ?? null;
+
+const line = (level) => (message) => the().log(level, String(message));
+/** Lines in the gateway's log, tagged with the app's name (at most 100 a second). */
+export const log = Object.freeze({
+  trace: line("trace"),
+  debug: line("debug"),
+  info: line("info"),
+  warn: line("warn"),
+  error: line("error"),
+});
