@@ -18,7 +18,7 @@ use super::engine::PluginEngine;
 use super::loader::LoadedPlugin;
 use super::loader::Pre;
 use super::output::PluginLog;
-use super::state::StoreState;
+use super::state::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, StoreState};
 use crate::config::Limits;
 use crate::directory::Directory;
 use crate::model::{AcceptDecision, ConnContext, ConnId, Event, Request};
@@ -98,7 +98,16 @@ impl PluginInstance {
         store.set_hostcall_fuel(limits.memory);
         let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
         store.set_epoch_deadline(deadline_ticks);
-        let instantiate = |e: wasmtime::Error| PluginError::Instantiate(format!("{e:#}"));
+        let instantiate = |e: wasmtime::Error| {
+            let mut why = format!("{e:#}");
+            if why.contains("resource limit exceeded") {
+                why.push_str(&format!(
+                    " (a plugin instance may create at most {MAX_CORE_INSTANCES} core module \
+                     instances, {MAX_MEMORIES} memories and {MAX_TABLES} tables)"
+                ));
+            }
+            PluginError::Instantiate(why)
+        };
         let plugin = match &plugin.compiled.pre {
             Pre::V0_1(pre) => Bound::V0_1(pre.instantiate(&mut store).map_err(instantiate)?),
             Pre::V0_2(pre) => Bound::V0_2(pre.instantiate(&mut store).map_err(instantiate)?),

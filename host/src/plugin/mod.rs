@@ -27,6 +27,7 @@ use std::path::PathBuf;
 pub use engine::PluginEngine;
 pub use instance::{HookTrap, PluginInstance};
 pub use loader::{Contract, LoadedPlugin};
+pub use state::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 
 /// For a plugin file that is not there: how to build it (the crate is the folder
 /// above `target/` when the path is a cargo build's output).

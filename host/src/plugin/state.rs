@@ -66,12 +66,22 @@ impl StoreState {
     }
 }
 
+/// Core module instances one plugin instance may create. A Rust component makes 3,
+/// a JavaScript one (componentize-qjs 0.4) 11, a Python one (componentize-py) 38:
+/// room for those, and a bound on what a hostile component can make the host
+/// allocate (what each instance holds is bounded by `memory` anyway).
+pub const MAX_CORE_INSTANCES: usize = 64;
+/// Linear memories one plugin instance may have (each counts toward `memory`).
+pub const MAX_MEMORIES: usize = 16;
+/// Tables one plugin instance may have.
+pub const MAX_TABLES: usize = 128;
+
 fn limits(memory_bytes: usize) -> StoreLimits {
     StoreLimitsBuilder::new()
         .memory_size(memory_bytes)
-        .instances(16)
-        .tables(64)
-        .memories(4)
+        .instances(MAX_CORE_INSTANCES)
+        .tables(MAX_TABLES)
+        .memories(MAX_MEMORIES)
         .trap_on_grow_failure(true)
         .build()
 }
