@@ -27,8 +27,8 @@ summary() {
 }
 status=0
 # The JavaScript SDK's and plugins' unit tests (node --test), the plugins' components
-# (npm, the SDK in plugin-sdk/js), then the gateway's tests of them (ignored by a plain
-# cargo test).
+# (npm, the SDK in plugin-sdk/js), then the gateway's tests of them and of
+# `wsgate new --lang js` (ignored by a plain cargo test).
 if [ "$skip_js" = 1 ]; then
   echo "JavaScript plugins' tests skipped (WSGATE_SKIP_JS=1)"
 else
@@ -41,6 +41,7 @@ fi
 cargo test --workspace --locked "$@" 2>&1 | tee -a "$log" || status=$?
 if [ "$status" = 0 ] && [ $# = 0 ] && [ "$skip_js" != 1 ]; then
   cargo test --locked -p wsgate-tests --test gateway -- --ignored js:: 2>&1 | tee -a "$log" || status=$?
+  cargo test --locked -p wsgate --test cli -- --ignored js_ 2>&1 | tee -a "$log" || status=$?
 fi
 if [ "$status" != 0 ]; then
   summary

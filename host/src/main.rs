@@ -32,6 +32,14 @@ enum LogFormat {
     Json,
 }
 
+/// A new plugin's language (`wsgate new --lang`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    #[value(alias = "javascript")]
+    Js,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the apps of a config file (without one: the built-in demo, chat at /ws
@@ -80,10 +88,14 @@ enum Command {
     /// Create a plugin crate NAME in the current folder: the SDK dependency, a
     /// ten-line handler with a unit test, and a config that serves it.
     New {
-        /// The plugin's (crate's) name.
+        /// The plugin's (crate's or npm package's) name.
         name: String,
-        /// The wsgate-plugin SDK folder to depend on (default: the one this
-        /// gateway was built with).
+        /// The plugin's language: `rust` (a crate) or `js` (an npm package built with
+        /// componentize-qjs; needs Node.js and npm).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// The wsgate-plugin SDK folder to depend on (`plugin-sdk`, holding the Rust
+        /// crate and `js/`; default: the one this gateway was built with).
         #[arg(long, value_name = "DIR")]
         sdk: Option<PathBuf>,
     },
@@ -147,15 +159,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev { config, listen } => {
             let loaded = Config::load(&config)
                 .with_context(|| "wsgate dev serves a config: pass --config FILE, or run it in a folder `wsgate new` made")?;
-            let crates = wsgate::dev::plugin_crates(&loaded);
-            if crates.is_empty() {
+            let projects = wsgate::dev::plugin_projects(&loaded);
+            if projects.is_empty() {
                 tracing::warn!(
-                    "no plugin of this config is a crate's build (CRATE/target/wasm32-wasip2/release/NAME.wasm): \
-                     serving without building"
+                    "no plugin of this config is a crate's build (CRATE/target/wasm32-wasip2/release/NAME.wasm) \
+                     or an npm package's (beside a package.json with a build script): serving without building"
                 );
             }
-            wsgate::dev::build_all(&loaded, &crates)?;
-            wsgate::dev::rebuild_on_change(crates)?;
+            wsgate::dev::build_all(&loaded, &projects)?;
+            wsgate::dev::rebuild_on_change(projects)?;
             serve(
                 Some(config),
                 ServeOptions {
@@ -167,17 +179,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             )
         }
-        Command::New { name, sdk } => {
+        Command::New { name, lang, sdk } => {
             let sdk = match sdk {
                 Some(dir) => wsgate::scaffold::Sdk::at(&dir)?,
                 None => wsgate::scaffold::Sdk::default_for_this_build(),
             };
-            let dir = wsgate::scaffold::new_plugin(Path::new("."), &name, &sdk)?;
-            println!(
-                "created {}, a crate of its own; work on it with",
-                dir.display()
-            );
-            println!("  cd {name} && wsgate dev");
+            let lang = match lang {
+                Lang::Rust => wsgate::scaffold::Lang::Rust,
+                Lang::Js => wsgate::scaffold::Lang::JavaScript,
+            };
+            let dir = wsgate::scaffold::new_plugin(Path::new("."), &name, &sdk, lang)?;
+            match lang {
+                wsgate::scaffold::Lang::Rust => {
+                    println!(
+                        "created {}, a crate of its own; work on it with",
+                        dir.display()
+                    );
+                    println!("  cd {name} && wsgate dev");
+                }
+                wsgate::scaffold::Lang::JavaScript => {
+                    println!(
+                        "created {}, an npm package of its own; work on it with",
+                        dir.display()
+                    );
+                    println!("  cd {name} && npm install && wsgate dev");
+                }
+            }
             println!(
                 "(builds it, serves it on 127.0.0.1:8000, and rebuilds and reloads it at every change)"
             );

@@ -482,6 +482,117 @@ async fn new_makes_a_plugin_that_tests_builds_and_passes_check() {
     );
 }
 
+/// `npm ARGS` in `dir`; panics unless it works.
+fn npm(dir: &std::path::Path, args: &[&str]) {
+    let output = std::process::Command::new("npm")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run npm (Node.js is needed): {e}"));
+    assert!(
+        output.status.success(),
+        "npm {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Node.js and npm: ./scripts/test.sh runs it (WSGATE_SKIP_JS=1 skips it)"]
+async fn js_new_makes_a_javascript_plugin_that_tests_builds_and_hot_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout) = {
+        let mut cmd = wsgate(&["new", "hello-js", "--lang", "js"]);
+        cmd.current_dir(dir.path()).stdout(Stdio::piped());
+        let output = tokio::time::timeout(TIMEOUT, cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("cd hello-js && npm install && wsgate dev"),
+        "{stdout}"
+    );
+    let project = dir.path().join("hello-js");
+    for file in [
+        "package.json",
+        "hello-js.js",
+        "hello-js.test.mjs",
+        "wsgate.toml",
+        ".gitignore",
+        ".npmrc",
+    ] {
+        assert!(project.join(file).is_file(), "{file}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package.json")).unwrap())
+            .unwrap();
+    assert!(
+        manifest["dependencies"]["wsgate-plugin"]
+            .as_str()
+            .is_some_and(|sdk| sdk.starts_with("file:") && sdk.ends_with("plugin-sdk/js")),
+        "the SDK of this clone: {manifest}"
+    );
+    assert!(
+        manifest["dependencies"]["componentize-qjs"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("0.")),
+        "componentize-qjs pinned: {manifest}"
+    );
+
+    // As the README has it: install, unit-test, then `wsgate dev`.
+    npm(
+        &project,
+        &["install", "--no-audit", "--no-fund", "--silent"],
+    );
+    npm(&project, &["test", "--silent"]);
+    let mut dev = wsgate(&["dev", "--listen", "127.0.0.1:0"]);
+    dev.current_dir(&project);
+    let (_child, addr, mut log) = serve_command(dev, Duration::from_secs(300)).await;
+    let mut ws = connect(&addr, "/hello-js").await;
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you said: hi");
+    let handler = project.join("hello-js.js");
+    let source = std::fs::read_to_string(&handler).unwrap();
+    std::fs::write(&handler, source.replace("you said: ", "you wrote: ")).unwrap();
+    log.wait_for_within("reloaded", Duration::from_secs(300))
+        .await;
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you wrote: hi");
+    std::fs::write(&handler, "this is not ( javascript").unwrap();
+    log.wait_for_within("the build failed", Duration::from_secs(300))
+        .await;
+    ws.send(Message::text("still")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you wrote: still");
+
+    let config = project.join("wsgate.toml");
+    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.starts_with("ok     hello-js  /hello-js"), "{stdout}");
+}
+
+#[test]
+fn new_refuses_a_javascript_name_with_capitals() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
+        .current_dir(dir.path())
+        .args(["new", "Hello", "--lang", "js"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a valid npm package name"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!dir.path().join("Hello").exists());
+}
+
 #[test]
 fn new_refuses_an_sdk_folder_that_is_not_the_sdk() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
