@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmark suite: the gateway, the native tokio-tungstenite baseline, the
-# Node.js `ws` peer and a raw TCP echo (the ceiling) in turn, each scenario on a freshly
+# Node.js `ws` peer and a raw TCP echo (the ceiling) in turn (and, with
+# --servers gateway,gateway-js, the gateway serving the JavaScript echo and relay), each scenario on a freshly
 # started server pinned to CPU 1, the load generator pinned to CPU 0; three repetitions;
 # prints medians, the generator's CPU beside each figure, and ratios where the generator
 # was not saturated. Needs only Rust (rustup), Node.js with npm and, for the cluster
@@ -16,6 +17,10 @@ needs "the benchmark's Node.js peer and cluster scenario" node:nodejs npm:npm \
   redis-server:redis-server
 cargo build --release --locked -p wsgate -p wsgate-load
 (cd tests/load/peer && npm ci --no-audit --no-fund --silent)
+# The JavaScript echo and relay, for the `gateway-js` server.
+for js in plugins/echo-js plugins/relay-js; do
+  (cd "$js" && npm ci --no-audit --no-fund --silent && npm run --silent build >/dev/null)
+done
 
 # As many open files as this shell may have: the idle-connection scenario goes there.
 ulimit -n "$(ulimit -Hn)"

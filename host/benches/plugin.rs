@@ -1,7 +1,9 @@
 //! Micro-benchmarks of the plugin layer (criterion): one `on-message` hook call into
 //! the echo plugin with a 32 B and a 4 KiB message, one `on-connect` call with no
 //! payload and no commands (the fixed cost of a call), compiling a plugin, and making
-//! an instance. Timings are printed, never asserted.
+//! an instance; the same calls into the JavaScript echo (`plugins/echo-js`, when
+//! built: `npm run build` there), and the memory one instance of each holds. Timings
+//! are printed, never asserted.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -55,5 +57,65 @@ fn plugin(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, plugin);
+/// The resident memory of this process, in bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// The memory 200 live instances of `plugin` add, per instance, each having
+/// handled one message (printed).
+fn memory_per_instance(plugin: &LoadedPlugin, name: &str) {
+    let before = rss();
+    let instances: Vec<PluginInstance> = (0..200)
+        .map(|_| {
+            let mut instance = PluginInstance::standalone(plugin, "bench", limits()).unwrap();
+            instance.message(1, "warm").unwrap();
+            instance
+        })
+        .collect();
+    let per = (rss().saturating_sub(before)) / instances.len();
+    println!(
+        "memory: {name}: {} KiB resident per instance (200 instances)",
+        per / 1024
+    );
+}
+
+fn javascript(c: &mut Criterion) {
+    let engine = PluginEngine::new().unwrap();
+    let echo = LoadedPlugin::compile(&engine, "echo", ECHO).unwrap();
+    memory_per_instance(&echo, "echo (Rust)");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/echo-js/echo-js.wasm"
+    );
+    let Ok(bytes) = std::fs::read(path) else {
+        println!(
+            "{path} is not built (cd plugins/echo-js && npm ci && npm run build): no JavaScript figures"
+        );
+        return;
+    };
+    let echo_js = LoadedPlugin::compile(&engine, "echo-js", &bytes).unwrap();
+    memory_per_instance(&echo_js, "echo-js (JavaScript)");
+    let mut instance = PluginInstance::standalone(&echo_js, "bench", limits()).unwrap();
+    c.bench_function("hook call: echo-js on-connect, no commands", |b| {
+        b.iter(|| assert_eq!(instance.connect(black_box(1)).unwrap(), 0));
+    });
+    for size in [32, 4096] {
+        let text = "x".repeat(size);
+        c.bench_function(&format!("hook call: echo-js on-message, {size} B"), |b| {
+            b.iter(|| instance.message(black_box(1), black_box(&text)).unwrap());
+        });
+    }
+    c.bench_function("instantiate: echo-js (fresh store + instance)", |b| {
+        b.iter(|| PluginInstance::standalone(&echo_js, "bench", limits()).unwrap());
+    });
+}
+
+criterion_group!(benches, plugin, javascript);
 criterion_main!(benches);

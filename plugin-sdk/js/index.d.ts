@@ -26,14 +26,14 @@ export declare function definePlugin(hooks: Hooks): {
 };
 export declare function jsonState<T>(get: () => T, set: (state: T) => void): Pick<Hooks, "snapshot" | "restore">;
 export declare const CloseCode: Readonly<Record<string, number>>;
-export declare function send(conn: Connection | ConnectionId, message: string): Command;
+export declare function send(conn: Connection | ConnectionId, message: string | Uint8Array): Command;
 export declare function sendBinary(conn: Connection | ConnectionId, data: Uint8Array | string): Command;
-export declare function broadcast(message: string, except?: (Connection | ConnectionId)[]): Command;
-export declare function publish(room: string, message: string, except?: (Connection | ConnectionId)[]): Command;
+export declare function broadcast(message: string | Uint8Array, except?: (Connection | ConnectionId)[]): Command;
+export declare function publish(room: string, message: string | Uint8Array, except?: (Connection | ConnectionId)[]): Command;
 export declare function close(conn: Connection | ConnectionId, code?: number, reason?: string): Command;
 export declare function join(conn: Connection | ConnectionId, room: string): Command;
 export declare function leave(conn: Connection | ConnectionId, room: string): Command;
-export declare function sendUser(user: string, message: string): Command;
+export declare function sendUser(user: string, message: string | Uint8Array): Command;
 export declare function closeUser(user: string, code?: number, reason?: string): Command;
 export declare function setAttachment(conn: Connection | ConnectionId, data: Uint8Array | string): Command;
 export declare function setTimer(key: string, delayMs: number, options?: { repeatMs?: number; data?: Uint8Array | string }): Command;

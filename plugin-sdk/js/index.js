@@ -39,24 +39,26 @@ const utf8 = encodeUtf8;
 const fromUtf8 = decodeUtf8;
 const bytes = (data) => (data instanceof Uint8Array ? data : utf8(String(data ?? "")));
 const idOf = (conn) => (typeof conn === "object" && conn !== null ? conn.id : conn);
-const text = (value) => ({ tag: "text", val: String(value) });
+// A message: a Uint8Array is sent as a binary message, anything else as text.
+const payload = (value) =>
+  value instanceof Uint8Array ? { tag: "binary", val: value } : { tag: "text", val: String(value) };
 
-/** Sends text to one connection (a connection object or its id). */
-export const send = (conn, message) => ({ tag: "send", val: { conn: idOf(conn), payload: text(message) } });
+/** Sends a message (text, or a Uint8Array as binary) to one connection (a connection object or its id). */
+export const send = (conn, message) => ({ tag: "send", val: { conn: idOf(conn), payload: payload(message) } });
 /** Sends binary data (a Uint8Array) to one connection. */
 export const sendBinary = (conn, data) => ({
   tag: "send",
   val: { conn: idOf(conn), payload: { tag: "binary", val: bytes(data) } },
 });
-/** Sends text to every connection of the app but `except` (ids or connections). */
+/** Sends a message (text or binary) to every connection of the app but `except` (ids or connections). */
 export const broadcast = (message, except = []) => ({
   tag: "broadcast",
-  val: { payload: text(message), except: except.map(idOf) },
+  val: { payload: payload(message), except: except.map(idOf) },
 });
-/** Sends text to every member of `room` but `except`. */
+/** Sends a message (text or binary) to every member of `room` but `except`. */
 export const publish = (room, message, except = []) => ({
   tag: "publish",
-  val: { room, payload: text(message), except: except.map(idOf) },
+  val: { room, payload: payload(message), except: except.map(idOf) },
 });
 /** Starts the closing handshake of a connection. */
 export const close = (conn, code = CloseCode.NORMAL, reason = "") => ({
@@ -67,8 +69,8 @@ export const close = (conn, code = CloseCode.NORMAL, reason = "") => ({
 export const join = (conn, room) => ({ tag: "join", val: { conn: idOf(conn), room } });
 /** Takes a connection out of a room. */
 export const leave = (conn, room) => ({ tag: "leave", val: { conn: idOf(conn), room } });
-/** Sends text to every connection of a user. */
-export const sendUser = (user, message) => ({ tag: "send-user", val: { user, payload: text(message) } });
+/** Sends a message (text or binary) to every connection of a user. */
+export const sendUser = (user, message) => ({ tag: "send-user", val: { user, payload: payload(message) } });
 /** Closes every connection of a user. */
 export const closeUser = (user, code = CloseCode.NORMAL, reason = "") => ({
   tag: "close-user",

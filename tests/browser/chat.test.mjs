@@ -7,7 +7,8 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -29,9 +30,10 @@ function freePort() {
   });
 }
 
-/** Starts the gateway's demo on `port`; resolves once it listens. */
-function startGateway(port) {
-  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "ignore", "pipe"] });
+/** Starts the gateway's demo (or `config`) on `port`; resolves once it listens. */
+function startGateway(port, config = null) {
+  const args = ["serve", "--listen", `127.0.0.1:${port}`, ...(config ? ["--config", config] : [])];
+  const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${log}`)), TIMEOUT);
@@ -125,6 +127,48 @@ test("two pages chat, see joins and leaves, and survive a gateway restart", asyn
     }
     throw error;
   }
+});
+
+test("the same page over the JavaScript chat, and the README's console snippet on echo-js", async (t) => {
+  const plugin = (name) => path.join(root, `plugins/${name}/${name}.wasm`);
+  if (!existsSync(plugin("chat-js")) || !existsSync(plugin("echo-js"))) {
+    t.skip("the JavaScript plugins are not built (./scripts/test.sh builds them; WSGATE_SKIP_JS=1 skips them)");
+    return;
+  }
+  const config = path.join(mkdtempSync(path.join(tmpdir(), "wsgate-browser-")), "js.toml");
+  writeFileSync(config, [
+    "[[app]]", 'name = "chat"', 'route = "/ws"', `plugin = ${JSON.stringify(plugin("chat-js"))}`,
+    `static = ${JSON.stringify(path.join(root, "plugins/chat/static"))}`, "",
+    "[[app]]", 'name = "hello"', 'route = "/hello"', `plugin = ${JSON.stringify(plugin("echo-js"))}`, "",
+  ].join("\n"));
+  const port = await freePort();
+  const gateway = await startGateway(port, config);
+  t.after(() => stopGateway(gateway));
+  const alice = await browser.newPage();
+  const bob = await browser.newPage();
+  for (const page of [alice, bob]) {
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.locator("#status.connected").waitFor({ timeout: TIMEOUT });
+  }
+  await join(alice, "Alice");
+  await join(bob, "Bob");
+  await sees(alice, "Bob joined");
+  await page_text(alice, "#online", "2 online");
+  await bob.fill("#message-input", "from JavaScript");
+  await bob.click("#send-button");
+  await sees(alice, "from JavaScript");
+  await bob.close();
+  await sees(alice, "Bob left");
+
+  // The README's browser-console lines, against a JavaScript plugin.
+  const reply = await alice.evaluate((url) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.onmessage = (e) => { resolve(e.data); ws.close(); };
+    ws.onerror = () => reject(new Error("the socket failed"));
+    ws.onopen = () => ws.send("hi");
+  }), `ws://127.0.0.1:${port}/hello`);
+  assert.equal(reply, "hi", "echo-js echoes");
+  await alice.close();
 });
 
 async function page_text(page, selector, text) {

@@ -105,3 +105,10 @@ test("decodeUtf8 takes big data and Arrays", async () => {
   assert.equal(decodeUtf8([0x68, 0x69]), "hi");
   assert.throws(() => decodeUtf8(new Uint8Array([0xff])), URIError);
 });
+
+test("a Uint8Array is a binary message, anything else text", () => {
+  const data = new Uint8Array([1, 2]);
+  assert.deepEqual(send(1, data).val.payload, { tag: "binary", val: data });
+  assert.deepEqual(broadcast(data, [conn]).val, { payload: { tag: "binary", val: data }, except: [3] });
+  assert.deepEqual(publish("r", 42).val.payload, { tag: "text", val: "42" });
+});

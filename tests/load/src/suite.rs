@@ -25,6 +25,9 @@ use crate::tenants;
 pub enum Server {
     /// wsgate with the echo and relay plugins.
     Gateway,
+    /// wsgate with the JavaScript echo and relay (`echo-js`, `relay-js`): the cost
+    /// of a JavaScript hook beside a Rust one.
+    GatewayJs,
     /// The native tokio-tungstenite baseline.
     Baseline,
     /// The Node.js `ws` peer.
@@ -38,6 +41,7 @@ impl Server {
     fn name(self) -> &'static str {
         match self {
             Self::Gateway => "gateway",
+            Self::GatewayJs => "gateway js",
             Self::Baseline => "baseline",
             Self::Node => "node ws",
             Self::Tcp => "raw TCP",
@@ -101,6 +105,8 @@ pub struct SuiteOptions {
     pub node_peer: PathBuf,
     /// Folder holding `echo.wasm` and `relay.wasm`.
     pub plugins: PathBuf,
+    /// Folder holding `echo-js/echo-js.wasm` and `relay-js/relay-js.wasm`.
+    pub js_plugins: PathBuf,
     /// Servers to measure.
     pub servers: Vec<Server>,
     /// Scenarios to run.
@@ -127,7 +133,12 @@ type Metrics = BTreeMap<&'static str, f64>;
 pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
     let config_dir = std::env::temp_dir().join(format!("wsgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&config_dir)?;
-    let gateway_config = write_gateway_config(opts, &config_dir)?;
+    let gateway_config = write_gateway_config(opts, &config_dir, Plugins::Rust)?;
+    let js_config = if opts.servers.contains(&Server::GatewayJs) {
+        write_gateway_config(opts, &config_dir, Plugins::JavaScript)?
+    } else {
+        gateway_config.clone()
+    };
     // results[scenario][server][metric] = one value per repetition
     let mut results: BTreeMap<Scenario, BTreeMap<Server, BTreeMap<&'static str, Vec<f64>>>> =
         BTreeMap::new();
@@ -156,7 +167,12 @@ pub async fn run(opts: &SuiteOptions) -> anyhow::Result<String> {
                     let mut processes = if scenario == Scenario::ClusterPublish1k {
                         start_cluster(opts, &gateway_config)?
                     } else {
-                        vec![start(opts, server, &gateway_config)?]
+                        let config = if server == Server::GatewayJs {
+                            &js_config
+                        } else {
+                            &gateway_config
+                        };
+                        vec![start(opts, server, config)?]
                     };
                     let pids: Vec<u32> = processes.iter().map(Process::pid).collect();
                     let outcome = run_scenario(opts, scenario, server, &pids).await;
@@ -443,9 +459,23 @@ fn open_file_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-fn write_gateway_config(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+/// Which echo and relay a gateway config serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plugins {
+    Rust,
+    JavaScript,
+}
+
+fn write_gateway_config(
+    opts: &SuiteOptions,
+    dir: &std::path::Path,
+    plugins: Plugins,
+) -> anyhow::Result<PathBuf> {
     let plugin = |name: &str| -> anyhow::Result<String> {
-        let path = opts.plugins.join(format!("{name}.wasm"));
+        let path = match plugins {
+            Plugins::Rust => opts.plugins.join(format!("{name}.wasm")),
+            Plugins::JavaScript => opts.js_plugins.join(format!("{name}-js/{name}-js.wasm")),
+        };
         anyhow::ensure!(path.exists(), "no plugin at {}", path.display());
         Ok(path.canonicalize()?.display().to_string())
     };
@@ -457,7 +487,11 @@ fn write_gateway_config(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::R
         echo = plugin("echo")?,
         relay = plugin("relay")?,
     );
-    let path = dir.join("bench.toml");
+    let name = match plugins {
+        Plugins::Rust => "bench.toml",
+        Plugins::JavaScript => "bench-js.toml",
+    };
+    let path = dir.join(name);
     std::fs::write(&path, config)?;
     Ok(path)
 }
@@ -490,7 +524,7 @@ fn start(
 ) -> anyhow::Result<Process> {
     let port = opts.port.to_string();
     let argv: Vec<String> = match server {
-        Server::Gateway => vec![
+        Server::Gateway | Server::GatewayJs => vec![
             opts.gateway.display().to_string(),
             "serve".into(),
             "--config".into(),

@@ -160,3 +160,31 @@ async fn a_javascript_plugin_keeps_its_json_state_over_a_hot_reload() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs the JavaScript plugins built: ./scripts/test.sh builds them and runs this"]
+async fn the_javascript_relay_broadcasts_and_publishes_to_the_room_asked_for() {
+    let gw = TestGateway::start(vec![app("relay", "/relay", &js_plugin("relay-js"))]).await;
+    let mut a = gw.connect("/relay?room=r").await;
+    let mut b = gw.connect("/relay?room=r").await;
+    let mut outside = gw.connect("/relay").await;
+    a.send_text("to the room").await;
+    assert_eq!(b.recv_text().await, "to the room");
+    outside.send_binary(vec![7, 8]).await;
+    assert_eq!(
+        a.recv_binary().await,
+        [7, 8],
+        "a broadcast reaches every other"
+    );
+    assert_eq!(b.recv_binary().await, [7, 8]);
+    b.send_text("again").await;
+    assert_eq!(a.recv_text().await, "again");
+    assert!(
+        outside
+            .recv_within(std::time::Duration::from_millis(200))
+            .await
+            .is_none(),
+        "nothing of the room reached the connection outside it"
+    );
+    gw.stop().await;
+}

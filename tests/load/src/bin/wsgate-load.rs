@@ -161,7 +161,12 @@ enum Mode {
         /// Folder with echo.wasm and relay.wasm.
         #[arg(long, default_value = "target/plugins/wasm32-wasip2/plugin")]
         plugins: PathBuf,
-        /// Servers to measure.
+        /// Folder of the JavaScript plugins' packages (echo-js/echo-js.wasm and
+        /// relay-js/relay-js.wasm, built with `npm run build`), for `gateway-js`.
+        #[arg(long, default_value = "plugins")]
+        js_plugins: PathBuf,
+        /// Servers to measure (`gateway-js`: the gateway serving the JavaScript echo
+        /// and relay, beside the Rust ones).
         #[arg(
             long,
             value_delimiter = ',',
@@ -303,6 +308,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             baseline,
             node_peer,
             plugins,
+            js_plugins,
             servers,
             scenarios,
             reps,
@@ -316,6 +322,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
                 baseline,
                 node_peer,
                 plugins,
+                js_plugins,
                 servers,
                 scenarios,
                 reps: reps.max(1),
