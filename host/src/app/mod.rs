@@ -12,7 +12,8 @@
 //!   close all, finish).
 //! - [`breaker`]: the crash-loop breaker.
 //! - [`stats`]: the app's counters (reloads, traps, open connections).
-//! - [`sched`]: the scheduling class of actor threads.
+//! - [`pool`]: the worker threads that run every app's actor.
+//! - [`sched`]: the scheduling class of the workers.
 
 pub(crate) mod actor;
 pub(crate) mod admission;
@@ -21,6 +22,7 @@ pub(crate) mod commands;
 pub(crate) mod control;
 pub(crate) mod input;
 pub(crate) mod outbox;
+pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod sched;
 pub(crate) mod stats;

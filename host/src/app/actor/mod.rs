@@ -1,9 +1,10 @@
-//! The actor of one app: a thread that owns the plugin instance and the app's
+//! The actor of one app: a task that owns the plugin instance and the app's
 //! connections, and handles the app's events one at a time, in the order they came.
 //! It is the single ordering point for events, hot reloads and recoveries.
 //!
-//! It runs on its own OS thread, not on the async runtime: hooks are synchronous calls
-//! into WebAssembly, and a slow one (up to its deadline) must not stall the sockets.
+//! It runs on the apps' worker pool (`pool`), not on the runtime of the sockets:
+//! hooks are synchronous calls into WebAssembly, and a slow one (up to its deadline)
+//! must not stall the sockets.
 //!
 //! A trap ends the instance only: the connection whose event caused it is closed with
 //! 1011, a fresh instance takes over, every other connection stays. Too many traps in
@@ -81,11 +82,11 @@ struct Actor {
     last_call: Instant,
 }
 
-/// Starts the actor of app `name` on its own thread and returns its handle.
+/// Starts the actor of app `name` on the worker pool and returns its handle.
 ///
 /// # Errors
 /// The first instance cannot be made (the plugin's start-up traps), or the OS refuses
-/// a thread.
+/// the pool's threads.
 pub(crate) fn spawn(
     name: &str,
     plugin: LoadedPlugin,
@@ -115,16 +116,9 @@ pub(crate) fn spawn(
         parked: None,
         last_call: Instant::now(),
     };
-    // Made here, entered there: tracing's registry gives each thread that makes a
-    // span a slot, and has 4,096 of them; the actor threads only enter theirs.
     let span = tracing::info_span!("app", app = %name);
-    std::thread::Builder::new()
-        .name(format!("wsgate-app-{name}"))
-        .spawn(move || {
-            super::sched::batch_class_for_this_thread();
-            actor.run(inbox, &span);
-        })
-        .map_err(|e| PluginError::Instantiate(format!("cannot start the app's thread: {e}")))?;
+    super::pool::spawn(tracing::Instrument::instrument(actor.run(inbox), span))
+        .map_err(|e| PluginError::Instantiate(format!("cannot start the apps' worker threads: {e}")))?;
     Ok(AppHandle {
         name,
         limits,
@@ -136,14 +130,33 @@ pub(crate) fn spawn(
 }
 
 impl Actor {
-    fn run(mut self, mut inbox: mpsc::Receiver<Input>, span: &tracing::Span) {
-        let _entered = span.enter();
+    async fn run(mut self, mut inbox: mpsc::Receiver<Input>) {
         // An app that nothing ever reaches unloads too.
         self.arm_unload();
         self.alarm.set(self.timers.next_deadline());
         // An input taken while gathering a batch, to handle after it.
         let mut next: Option<Input> = None;
-        while let Some(input) = next.take().or_else(|| inbox.blocking_recv()) {
+        // Inputs handled since this actor last let the others have its worker.
+        let mut in_a_row = 0;
+        loop {
+            if in_a_row >= super::pool::FAIR_SHARE {
+                in_a_row = 0;
+                super::pool::yield_now().await;
+            }
+            let input = match next.take() {
+                Some(input) => input,
+                None => match inbox.try_recv() {
+                    Ok(input) => input,
+                    Err(_) => {
+                        in_a_row = 0;
+                        match inbox.recv().await {
+                            Some(input) => input,
+                            None => break,
+                        }
+                    }
+                },
+            };
+            in_a_row += 1;
             match input {
                 Input::Event(event @ (Event::Text { .. } | Event::Binary { .. }))
                     if self.batch_limit() > 1 =>
