@@ -55,6 +55,7 @@ mod metrics;
 mod model;
 mod tls;
 
+pub use app::pool::workers as app_workers;
 pub use app::stats::AppStatsSnapshot;
 pub use apps::{ConfigChanges, StartError};
 pub use bus::ClusterError;

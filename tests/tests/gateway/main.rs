@@ -20,6 +20,7 @@ mod isolation;
 mod js;
 mod load;
 mod metrics;
+mod pool;
 mod protocol;
 mod relay;
 mod reload;

@@ -117,8 +117,9 @@ pub(crate) fn spawn(
         last_call: Instant::now(),
     };
     let span = tracing::info_span!("app", app = %name);
-    super::pool::spawn(tracing::Instrument::instrument(actor.run(inbox), span))
-        .map_err(|e| PluginError::Instantiate(format!("cannot start the apps' worker threads: {e}")))?;
+    super::pool::spawn(tracing::Instrument::instrument(actor.run(inbox), span)).map_err(|e| {
+        PluginError::Instantiate(format!("cannot start the apps' worker threads: {e}"))
+    })?;
     Ok(AppHandle {
         name,
         limits,
