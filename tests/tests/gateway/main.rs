@@ -30,4 +30,5 @@ mod rooms;
 mod sandbox;
 mod startup;
 mod stuck;
+mod tenants;
 mod timers;
