@@ -28,24 +28,32 @@ fn limits() -> InstanceLimits {
     }
 }
 
-fn plugin(c: &mut Criterion) {
-    let engine = PluginEngine::new().unwrap();
-    let echo = LoadedPlugin::compile(&engine, "echo", ECHO).unwrap();
-    let mut instance = PluginInstance::standalone(&echo, "bench", limits()).unwrap();
+/// Hook calls into the echo plugin `echo` (named `name`), and making an instance.
+fn hook_calls(c: &mut Criterion, echo: &LoadedPlugin, name: &str) {
+    let mut instance = PluginInstance::standalone(echo, "bench", limits()).unwrap();
     // The fixed cost of entering the plugin and back: a hook with no payload whose
     // answer is an empty list.
-    c.bench_function("hook call: echo on-connect, no commands", |b| {
+    c.bench_function(&format!("hook call: {name} on-connect, no commands"), |b| {
         b.iter(|| assert_eq!(instance.connect(black_box(1)).unwrap(), 0));
     });
     for size in [32, 4096] {
         let text = "x".repeat(size);
-        c.bench_function(&format!("hook call: echo on-message, {size} B"), |b| {
+        c.bench_function(&format!("hook call: {name} on-message, {size} B"), |b| {
             b.iter(|| instance.message(black_box(1), black_box(&text)).unwrap());
         });
     }
-    c.bench_function("instantiate: echo (fresh store + instance)", |b| {
-        b.iter(|| PluginInstance::standalone(&echo, "bench", limits()).unwrap());
-    });
+    c.bench_function(
+        &format!("instantiate: {name} (fresh store + instance)"),
+        |b| {
+            b.iter(|| PluginInstance::standalone(echo, "bench", limits()).unwrap());
+        },
+    );
+}
+
+fn plugin(c: &mut Criterion) {
+    let engine = PluginEngine::new().unwrap();
+    let echo = LoadedPlugin::compile(&engine, "echo", ECHO).unwrap();
+    hook_calls(c, &echo, "echo");
     let mut group = c.benchmark_group("compile");
     group.sample_size(10);
     group.bench_function("compile: echo (64 KB component)", |b| {
@@ -102,19 +110,7 @@ fn javascript(c: &mut Criterion) {
     };
     let echo_js = LoadedPlugin::compile(&engine, "echo-js", &bytes).unwrap();
     memory_per_instance(&echo_js, "echo-js (JavaScript)");
-    let mut instance = PluginInstance::standalone(&echo_js, "bench", limits()).unwrap();
-    c.bench_function("hook call: echo-js on-connect, no commands", |b| {
-        b.iter(|| assert_eq!(instance.connect(black_box(1)).unwrap(), 0));
-    });
-    for size in [32, 4096] {
-        let text = "x".repeat(size);
-        c.bench_function(&format!("hook call: echo-js on-message, {size} B"), |b| {
-            b.iter(|| instance.message(black_box(1), black_box(&text)).unwrap());
-        });
-    }
-    c.bench_function("instantiate: echo-js (fresh store + instance)", |b| {
-        b.iter(|| PluginInstance::standalone(&echo_js, "bench", limits()).unwrap());
-    });
+    hook_calls(c, &echo_js, "echo-js");
 }
 
 criterion_group!(benches, plugin, javascript);

@@ -416,6 +416,31 @@ fn cargo(dir: &std::path::Path, args: &[&str], target_dir: Option<&std::path::Pa
     );
 }
 
+/// `wsgate dev` in the project `dir` that `wsgate new` made: its handler answers at
+/// `route` ("you said: …"); an edit of `source` is built and hot-reloaded under the
+/// open connection ("you wrote: …"); a `broken` edit fails to build and the previous
+/// version keeps serving.
+async fn dev_edit_and_see(dir: &std::path::Path, route: &str, source: &str, broken: &str) {
+    let mut dev = wsgate(&["dev", "--listen", "127.0.0.1:0"]);
+    dev.current_dir(dir);
+    let (_child, addr, mut log) = serve_command(dev, Duration::from_secs(300)).await;
+    let mut ws = connect(&addr, route).await;
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you said: hi");
+    let file = dir.join(source);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("you said: ", "you wrote: ")).unwrap();
+    log.wait_for_within("reloaded", Duration::from_secs(300))
+        .await;
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you wrote: hi");
+    std::fs::write(&file, broken).unwrap();
+    log.wait_for_within("the build failed", Duration::from_secs(300))
+        .await;
+    ws.send(Message::text("still")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "you wrote: still");
+}
+
 #[tokio::test]
 async fn new_makes_a_plugin_that_tests_builds_and_passes_check() {
     let dir = tempfile::tempdir().unwrap();
@@ -454,24 +479,13 @@ async fn new_makes_a_plugin_that_tests_builds_and_passes_check() {
 
     // `wsgate dev` builds it as a component and serves it; an edit is built and
     // hot-reloaded under the open connection; a broken edit leaves it serving.
-    let mut dev = wsgate(&["dev", "--listen", "127.0.0.1:0"]);
-    dev.current_dir(&crate_dir);
-    let (_child, addr, mut log) = serve_command(dev, Duration::from_secs(300)).await;
-    let mut ws = connect(&addr, "/hello-plugin").await;
-    ws.send(Message::text("hi")).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, "you said: hi");
-    let lib = crate_dir.join("src/lib.rs");
-    let source = std::fs::read_to_string(&lib).unwrap();
-    std::fs::write(&lib, source.replace("you said: ", "you wrote: ")).unwrap();
-    log.wait_for_within("reloaded", Duration::from_secs(300))
-        .await;
-    ws.send(Message::text("hi")).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, "you wrote: hi");
-    std::fs::write(&lib, "this is not rust").unwrap();
-    log.wait_for_within("the build failed", Duration::from_secs(300))
-        .await;
-    ws.send(Message::text("still")).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, "you wrote: still");
+    dev_edit_and_see(
+        &crate_dir,
+        "/hello-plugin",
+        "src/lib.rs",
+        "this is not rust",
+    )
+    .await;
 
     let config = crate_dir.join("wsgate.toml");
     let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
@@ -551,24 +565,13 @@ async fn js_new_makes_a_javascript_plugin_that_tests_builds_and_hot_reloads() {
         &["install", "--no-audit", "--no-fund", "--silent"],
     );
     npm(&project, &["test", "--silent"]);
-    let mut dev = wsgate(&["dev", "--listen", "127.0.0.1:0"]);
-    dev.current_dir(&project);
-    let (_child, addr, mut log) = serve_command(dev, Duration::from_secs(300)).await;
-    let mut ws = connect(&addr, "/hello-js").await;
-    ws.send(Message::text("hi")).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, "you said: hi");
-    let handler = project.join("hello-js.js");
-    let source = std::fs::read_to_string(&handler).unwrap();
-    std::fs::write(&handler, source.replace("you said: ", "you wrote: ")).unwrap();
-    log.wait_for_within("reloaded", Duration::from_secs(300))
-        .await;
-    ws.send(Message::text("hi")).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, "you wrote: hi");
-    std::fs::write(&handler, "this is not ( javascript").unwrap();
-    log.wait_for_within("the build failed", Duration::from_secs(300))
-        .await;
-    ws.send(Message::text("still")).await.unwrap();
-    assert_eq!(next_text(&mut ws).await, "you wrote: still");
+    dev_edit_and_see(
+        &project,
+        "/hello-js",
+        "hello-js.js",
+        "this is not ( javascript",
+    )
+    .await;
 
     let config = project.join("wsgate.toml");
     let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
