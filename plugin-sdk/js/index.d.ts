@@ -65,3 +65,4 @@ export interface Host {
   connectionInfo(conn: ConnectionId): ConnectionDetails | null;
 }
 export declare function installHost(host: Host): void;
+export declare function queryParam(query: string, name: string): string | null;

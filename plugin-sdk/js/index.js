@@ -86,6 +86,28 @@ export const setTimer = (key, delayMs, { repeatMs = null, data = new Uint8Array(
 /** Cancels timer `key`. */
 export const cancelTimer = (key) => ({ tag: "cancel-timer", val: key });
 
+/**
+ * The first value of parameter `name` in a query string (`request.query`), decoded
+ * as a form's (`+` is a space, `%XX` a byte of UTF-8), or null when it is absent; as
+ * the Rust SDK's `Request::query_param` (QuickJS has no URLSearchParams).
+ */
+export function queryParam(query, name) {
+  const decode = (s) => {
+    try {
+      return decodeURIComponent(s.replace(/\+/g, " "));
+    } catch {
+      return s; // A malformed %-escape stands as it is.
+    }
+  };
+  for (const pair of String(query ?? "").split("&")) {
+    if (pair === "") continue;
+    const at = pair.indexOf("=");
+    const [key, value] = at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+    if (decode(key) === name) return decode(value);
+  }
+  return null;
+}
+
 /** Accepts a handshake (optionally: `subprotocol`, `user`, `attachment`, `rooms`). */
 export const allow = ({ subprotocol = null, user = null, attachment = new Uint8Array(), rooms = [] } = {}) => ({
   tag: "allow",

@@ -2,24 +2,7 @@
 // binary as binary) to every other connection of the app or, for a connection that
 // asked for a room (`/relay?room=NAME`), to every other member of that room. The
 // benchmark compares the two (the fan-out is the gateway's, not the plugin's).
-import { allow, broadcast, decodeUtf8, definePlugin, publish } from "wsgate-plugin";
-
-/** The first `name` parameter of a query string, decoded as a form's (or null). */
-const queryParam = (query, name) => {
-  for (const pair of query.split("&")) {
-    const at = pair.indexOf("=");
-    const [key, value] = at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
-    const decode = (s) => {
-      try {
-        return decodeURIComponent(s.replace(/\+/g, " "));
-      } catch {
-        return s;
-      }
-    };
-    if (decode(key) === name) return decode(value);
-  }
-  return null;
-};
+import { allow, broadcast, decodeUtf8, definePlugin, publish, queryParam } from "wsgate-plugin";
 
 const relay = (conn, message) =>
   conn.attachment.length === 0

@@ -112,3 +112,13 @@ test("a Uint8Array is a binary message, anything else text", () => {
   assert.deepEqual(broadcast(data, [conn]).val, { payload: { tag: "binary", val: data }, except: [3] });
   assert.deepEqual(publish("r", 42).val.payload, { tag: "text", val: "42" });
 });
+
+test("queryParam reads a query string as a form", async () => {
+  const { queryParam } = await import("../index.js");
+  assert.equal(queryParam("room=a+b%21&room=second", "room"), "a b!", "the first, decoded");
+  assert.equal(queryParam("x=1&flag", "flag"), "", "a key without a value");
+  assert.equal(queryParam("x=%E2%82%AC", "x"), "€", "UTF-8");
+  assert.equal(queryParam("x=%zz", "x"), "%zz", "a malformed escape stands");
+  assert.equal(queryParam("", "room"), null);
+  assert.equal(queryParam("rooms=1", "room"), null);
+});
