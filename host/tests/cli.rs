@@ -416,6 +416,18 @@ fn cargo(dir: &std::path::Path, args: &[&str], target_dir: Option<&std::path::Pa
     );
 }
 
+/// `wsgate check` of the `wsgate.toml` that `wsgate new NAME` wrote in `dir`: exit 0,
+/// the app `name` served at `/name`.
+async fn passes_check(dir: &std::path::Path, name: &str) {
+    let config = dir.join("wsgate.toml");
+    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("ok     {name}  /{name}")),
+        "{stdout}"
+    );
+}
+
 /// `wsgate dev` in the project `dir` that `wsgate new` made: its handler answers at
 /// `route` ("you said: …"); an edit of `source` is built and hot-reloaded under the
 /// open connection ("you wrote: …"); a `broken` edit fails to build and the previous
@@ -487,13 +499,7 @@ async fn new_makes_a_plugin_that_tests_builds_and_passes_check() {
     )
     .await;
 
-    let config = crate_dir.join("wsgate.toml");
-    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(
-        stdout.starts_with("ok     hello-plugin  /hello-plugin"),
-        "{stdout}"
-    );
+    passes_check(&crate_dir, "hello-plugin").await;
 }
 
 /// `npm ARGS` in `dir`; panics unless it works.
@@ -573,10 +579,7 @@ async fn js_new_makes_a_javascript_plugin_that_tests_builds_and_hot_reloads() {
     )
     .await;
 
-    let config = project.join("wsgate.toml");
-    let (code, stdout) = run(&["check", "--config", config.to_str().unwrap()]).await;
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.starts_with("ok     hello-js  /hello-js"), "{stdout}");
+    passes_check(&project, "hello-js").await;
 }
 
 #[test]

@@ -65,6 +65,18 @@ const browser = await chromium.launch({
 });
 after(() => browser.close());
 
+/** Opens the chat page at `url` and waits until it is connected. */
+async function open(page, url) {
+  await page.goto(url);
+  await page.locator("#status.connected").waitFor({ timeout: TIMEOUT });
+}
+
+/** Sends `text` from the page's message box. */
+async function say(page, text) {
+  await page.fill("#message-input", text);
+  await page.click("#send-button");
+}
+
 async function join(page, name) {
   await page.fill("#join-name", name);
   await page.click("#join-button");
@@ -83,10 +95,7 @@ test("two pages chat, see joins and leaves, and survive a gateway restart", asyn
   const bob = await browser.newPage();
   t.after(async () => { if (gateway.exitCode === null) await stopGateway(gateway); });
   try {
-    for (const page of [alice, bob]) {
-      await page.goto(url);
-      await page.locator("#status.connected").waitFor({ timeout: TIMEOUT });
-    }
+    for (const page of [alice, bob]) await open(page, url);
     await join(alice, "Alice");
     await sees(alice, "Alice joined");
     await join(bob, "Bob");
@@ -94,8 +103,7 @@ test("two pages chat, see joins and leaves, and survive a gateway restart", asyn
     await sees(bob, "Bob joined");
     await page_text(alice, "#online", "2 online");
 
-    await alice.fill("#message-input", "hello <b>Bob</b>");
-    await alice.click("#send-button");
+    await say(alice, "hello <b>Bob</b>");
     await sees(bob, "hello <b>Bob</b>");
     assert.equal(await bob.locator("#messages b").count(), 0, "text is shown as text, not HTML");
     // The README's picture: a conversation, before the error cases below.
@@ -115,8 +123,7 @@ test("two pages chat, see joins and leaves, and survive a gateway restart", asyn
     await bob.locator("#status.connected").waitFor({ timeout: TIMEOUT });
     await alice.locator("#status.connected").waitFor({ timeout: TIMEOUT });
     await page_text(bob, "#online", "2 online");
-    await bob.fill("#message-input", "back again");
-    await bob.click("#send-button");
+    await say(bob, "back again");
     await sees(alice, "back again");
 
     await alice.close();
@@ -146,16 +153,12 @@ test("the same page over the JavaScript chat, and the README's console snippet o
   t.after(() => stopGateway(gateway));
   const alice = await browser.newPage();
   const bob = await browser.newPage();
-  for (const page of [alice, bob]) {
-    await page.goto(`http://127.0.0.1:${port}/`);
-    await page.locator("#status.connected").waitFor({ timeout: TIMEOUT });
-  }
+  for (const page of [alice, bob]) await open(page, `http://127.0.0.1:${port}/`);
   await join(alice, "Alice");
   await join(bob, "Bob");
   await sees(alice, "Bob joined");
   await page_text(alice, "#online", "2 online");
-  await bob.fill("#message-input", "from JavaScript");
-  await bob.click("#send-button");
+  await say(bob, "from JavaScript");
   await sees(alice, "from JavaScript");
   await bob.close();
   await sees(alice, "Bob left");
