@@ -116,6 +116,11 @@ impl Actor {
             self.registry
                 .close(conn, APP_FAILED.code(), APP_FAILED.reason);
         }
+        // A handshake that completed while the gateway was closing every connection
+        // (its upgrade raced the shutdown) is closed as the others were.
+        if let Some(close) = self.closing {
+            self.registry.close(conn, close.code(), close.reason);
+        }
     }
 
     /// What a 0.2 plugin sees of `conn` in its events (nothing is built for 0.1).

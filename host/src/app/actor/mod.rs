@@ -36,7 +36,7 @@ use super::stats::AppStats;
 use super::timers::{Alarm, Timers};
 use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Input};
 use crate::bus::{Cluster, Link};
-use crate::close::SHUTDOWN;
+use crate::close::{Close, SHUTDOWN};
 use crate::config::Limits;
 use crate::model::{AcceptDecision, Event};
 use crate::plugin::instance::InstanceLimits;
@@ -80,6 +80,9 @@ struct Actor {
     parked: Option<Vec<u8>>,
     /// When the last hook was called (kept only with `idle_unload_ms`).
     last_call: Instant,
+    /// Set once every connection was told to close (shutdown): a connection that
+    /// completes its handshake afterwards is closed the same way at once.
+    closing: Option<Close>,
 }
 
 /// Starts the actor of app `name` on the worker pool and returns its handle.
@@ -115,6 +118,7 @@ pub(crate) fn spawn(
         alarm: Alarm::start(events.downgrade()),
         parked: None,
         last_call: Instant::now(),
+        closing: None,
     };
     let span = tracing::info_span!("app", app = %name);
     super::pool::spawn(tracing::Instrument::instrument(actor.run(inbox), span)).map_err(|e| {
@@ -215,6 +219,7 @@ impl Actor {
         }
         if let Some(close) = close_all {
             self.registry.close_all(close.code(), close.reason);
+            self.closing = Some(close);
         }
         finish
     }

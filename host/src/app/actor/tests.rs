@@ -202,3 +202,24 @@ async fn an_idle_app_unloads_and_the_next_event_brings_it_back_with_its_state() 
     say(&app, 2, "whoami").await;
     assert_eq!(next(&mut two).await, "2");
 }
+
+/// What is queued for a connection until its close, as text.
+async fn until_closed(rx: &mut OutboxReceiver) -> String {
+    loop {
+        let out = next(rx).await;
+        if out.starts_with("close ") {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_completes_its_handshake_after_the_shutdown_close_is_closed_too() {
+    let (app, _stats) = app(Limits::default());
+    let mut early = connect(&app, 1).await;
+    app.close_all(crate::close::SHUTDOWN);
+    assert_eq!(until_closed(&mut early).await, "close 1001 going away");
+    // Its upgrade raced the shutdown: it reaches the app after the order.
+    let mut late = connect(&app, 2).await;
+    assert_eq!(until_closed(&mut late).await, "close 1001 going away");
+}
