@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-needs "building wsgate (a C toolchain: cc links Rust programs)" cc:build-essential
+needs "building wsgate (a C toolchain: cc links Rust programs, make builds jemalloc)" cc:build-essential make:make
 rustup target add wasm32-wasip2
 needs "the benchmark's Node.js peer and cluster scenario" node:nodejs npm:npm \
   redis-server:redis-server

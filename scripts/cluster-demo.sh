@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 needs "the cluster demo" redis-server:redis-server
-needs "building wsgate (a C toolchain: cc links Rust programs)" cc:build-essential
+needs "building wsgate (a C toolchain: cc links Rust programs, make builds jemalloc)" cc:build-essential make:make
 rustup target add wasm32-wasip2
 cargo build --release --locked -p wsgate
 port=${REDIS_PORT:-6390}

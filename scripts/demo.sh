@@ -8,6 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-needs "building wsgate (a C toolchain: cc links Rust programs)" cc:build-essential
+needs "building wsgate (a C toolchain: cc links Rust programs, make builds jemalloc)" cc:build-essential make:make
 rustup target add wasm32-wasip2
 exec cargo run --release --locked -p wsgate -- serve "$@"

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-needs "building wsgate (a C toolchain: cc links Rust programs)" cc:build-essential
+needs "building wsgate (a C toolchain: cc links Rust programs, make builds jemalloc)" cc:build-essential make:make
 rustup target add wasm32-wasip2
 needs "the cluster tests" redis-server:redis-server
 skip_js=${WSGATE_SKIP_JS:-0}

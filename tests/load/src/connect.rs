@@ -18,6 +18,9 @@ use tokio::sync::Notify;
 use crate::client::{self, Client, Target};
 use crate::procfs;
 
+/// How long after the last close the server's memory is read again.
+pub const AFTER_CLOSE: Duration = Duration::from_secs(12);
+
 /// What a `connect` run does.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -64,6 +67,9 @@ pub struct ConnectReport {
     /// Resident memory 100,000 connections would take, projected from the slope
     /// between the first and the last step, MiB.
     pub projected_100k_mib: Option<f64>,
+    /// The server's resident memory [`AFTER_CLOSE`] after every connection closed,
+    /// KiB: what its allocator keeps of the high-water mark.
+    pub rss_after_close_kib: Option<u64>,
 }
 
 /// Runs a `connect` load.
@@ -113,6 +119,10 @@ pub async fn run(opts: &ConnectOptions) -> anyhow::Result<ConnectReport> {
     for holder in holders {
         holder.release().await;
     }
+    // The server sees the closes, ends the connections' tasks and frees them; an
+    // allocator that returns freed pages may take its time (jemalloc's decay: 10 s).
+    tokio::time::sleep(AFTER_CLOSE).await;
+    let rss_after_close_kib = rss();
     let kib_per_conn = match (rss_before_kib, steps.last()) {
         (
             Some(before),
@@ -148,6 +158,7 @@ pub async fn run(opts: &ConnectOptions) -> anyhow::Result<ConnectReport> {
         steps,
         kib_per_conn,
         projected_100k_mib,
+        rss_after_close_kib,
     })
 }
 

@@ -361,6 +361,12 @@ async fn run_scenario(
             if let Some(p) = r.projected_100k_mib {
                 m.insert("MiB projected at 100k", p);
             }
+            if let (Some(before), Some(after)) = (r.rss_before_kib, r.rss_after_close_kib) {
+                m.insert(
+                    "MiB kept 12 s after all closed",
+                    (after as f64 - before as f64) / 1024.0,
+                );
+            }
         }
     }
     Ok(m)
