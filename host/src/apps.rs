@@ -324,7 +324,7 @@ impl Apps {
                     let before = running.config.clone();
                     let reloaded = plugin.is_some();
                     if before.limits != app.limits {
-                        running.handle.limits = app.limits;
+                        running.handle.limits = Arc::new(app.limits);
                         running.handle.set_limits(app.limits);
                     }
                     if let Some(plugin) = plugin {

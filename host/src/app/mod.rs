@@ -53,7 +53,8 @@ pub(crate) const EVENT_QUEUE: usize = 1024;
 #[derive(Clone)]
 pub(crate) struct AppHandle {
     pub(crate) name: Arc<str>,
-    pub(crate) limits: Limits,
+    /// Shared, not inline: every connection's task holds a handle for its life.
+    pub(crate) limits: Arc<Limits>,
     pub(crate) stats: Arc<AppStats>,
     pub(crate) admission: Arc<Admission>,
     control: Arc<Control>,
@@ -71,7 +72,7 @@ impl AppHandle {
         let (events, inbox) = mpsc::channel(EVENT_QUEUE);
         let handle = Self {
             name: "test".into(),
-            limits,
+            limits: Arc::new(limits),
             stats: Arc::default(),
             admission: Arc::default(),
             control: Arc::default(),

@@ -87,11 +87,11 @@ pub struct Limits {
     /// `idle_timeout_ms`: a connection that sends no message (pings and pongs do not
     /// count) for this long is closed with 1001. Default: off.
     pub idle_timeout: Option<Duration>,
-    /// `read_buffer_size`: each connection's read buffer; one read from the socket
-    /// takes at most this much. Smaller saves memory per connection (an idle one
-    /// holds it all), larger takes big messages in fewer reads. Default 3 KiB: a 4 KiB
-    /// message still takes two reads, as with 4 KiB, and an idle connection stays under
-    /// 8 KiB.
+    /// `read_buffer_size`: one read from the socket takes at most this much. The
+    /// buffer it lands in is shared by the connections of a thread; a connection keeps
+    /// only what its reader has not taken yet, so an idle one holds none of it.
+    /// Larger takes big messages in fewer reads. Default 3 KiB: a 4 KiB message takes
+    /// two reads.
     pub read_buffer_size: usize,
     /// `max_rooms_per_connection`: rooms one connection may be in; a `join` past it is
     /// refused (with a warning, counted). Default 64.

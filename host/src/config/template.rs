@@ -120,7 +120,7 @@ pub fn commented_default() -> String {
         l.idle_timeout.map_or(0, ms)
     ));
     line(format!(
-        "read_buffer_size = {}              # per connection; most of an idle one's memory",
+        "read_buffer_size = {}              # one read from a socket (a buffer shared, not per connection)",
         size(l.read_buffer_size)
     ));
     line(format!(

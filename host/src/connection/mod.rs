@@ -12,6 +12,7 @@
 //! - `gate`: holds the client's close frame (or a frame that breaks the protocol)
 //!   until the replies to the messages before it are out.
 //! - `heartbeat`: when to ping, and when to give up on a silent client.
+//! - `staging`: the socket read through a buffer the thread's connections share.
 //!
 //! Sees an app only through its handle and the outbox: it never imports `http` or
 //! `server`.
@@ -20,6 +21,7 @@ mod failure;
 mod gate;
 mod heartbeat;
 mod reader;
+mod staging;
 mod writer;
 
 use std::time::Duration;
@@ -50,6 +52,9 @@ const ERROR_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// client could lose the close frame.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 1 << 20;
+/// How much tungstenite reads at a time (from the stage, see `staging`): what its
+/// own buffer holds at an idle connection. A frame header and a short message fit.
+const TUNGSTENITE_SLICE: usize = 256;
 
 /// Serves connection `conn` of `app` until it is closed. Its log events carry `app`
 /// and `conn` as fields; no span is entered around its polls (that cost a filter
@@ -100,15 +105,16 @@ async fn open<S: Io>(
     app: &AppHandle,
     welcome: Welcome,
 ) -> Option<(
-    WebSocketStream<gate::Gate<S>>,
+    WebSocketStream<gate::Gate<staging::Staged<S>>>,
     std::sync::Arc<gate::GateState>,
     crate::app::Outbox,
     crate::app::outbox::OutboxReceiver,
 )> {
     let config = WebSocketConfig::default()
-        .read_buffer_size(app.limits.read_buffer_size)
+        .read_buffer_size(TUNGSTENITE_SLICE)
         .max_message_size(Some(app.limits.max_message_size))
         .max_frame_size(Some(app.limits.max_frame_size));
+    let io = staging::Staged::new(io, app.limits.read_buffer_size);
     let (io, gate) = gate::Gate::new(io, app.limits.max_frame_size);
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let (outbox, queue) = outbox();
@@ -308,7 +314,7 @@ mod footprint {
         let task = super::serve(io, 7, app, Box::default());
         let size = std::mem::size_of_val(&task);
         assert!(
-            size <= 3 << 10,
+            size <= 2 << 10,
             "a connection's task holds {size} bytes of state"
         );
     }

@@ -126,7 +126,7 @@ pub(crate) fn spawn(
     })?;
     Ok(AppHandle {
         name,
-        limits,
+        limits: Arc::new(limits),
         stats,
         admission: Arc::default(),
         control,
