@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use super::staging::{Leftover, hand_out};
 
 /// Bytes pass.
 const OPEN: u8 = 0;
@@ -72,12 +74,7 @@ pub(crate) struct Gate<S> {
     fragmented: bool,
     max_frame: u64,
     /// Bytes read past the held frame's start, delivered once released.
-    held: Option<Box<Held>>,
-}
-
-struct Held {
-    bytes: Vec<u8>,
-    at: usize,
+    held: Option<Box<Leftover>>,
 }
 
 impl<S> Gate<S> {
@@ -217,14 +214,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gate<S> {
         let this = &mut *self;
         match this.state.state.load(Ordering::Acquire) {
             RELEASED => {
-                if let Some(held) = this.held.as_mut() {
-                    let rest = &held.bytes[held.at..];
-                    let n = rest.len().min(buf.remaining());
-                    buf.put_slice(&rest[..n]);
-                    held.at += n;
-                    if held.at == held.bytes.len() {
-                        this.held = None;
-                    }
+                if hand_out(&mut this.held, buf) {
                     return Poll::Ready(Ok(()));
                 }
                 return Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -245,7 +235,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gate<S> {
         };
         // Keep what starts at the frame that ends the connection; deliver the rest.
         let cut = start + at;
-        this.held = Some(Box::new(Held {
+        this.held = Some(Box::new(Leftover {
             bytes: buf.filled()[cut..].to_vec(),
             at: 0,
         }));
@@ -264,35 +254,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gate<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Gate<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
+// Writes go straight to the socket.
+super::forward_writes!(Gate);
 
 #[cfg(test)]
 mod tests {

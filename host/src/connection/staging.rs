@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 thread_local! {
     /// What one read from a socket lands in, before it is handed out.
@@ -22,13 +22,30 @@ pub(crate) struct Staged<S> {
     inner: S,
     /// How much one read from the socket takes.
     chunk: usize,
-    /// Read from the socket and not yet taken, from `at` on.
-    rest: Option<Box<Rest>>,
+    /// Read from the socket and not yet taken.
+    rest: Option<Box<Leftover>>,
 }
 
-struct Rest {
-    bytes: Vec<u8>,
-    at: usize,
+/// Bytes read from the socket that the reader above has not taken yet, from `at` on.
+pub(super) struct Leftover {
+    pub(super) bytes: Vec<u8>,
+    pub(super) at: usize,
+}
+
+/// Hands what `slot` holds to `buf`, as much as fits, and empties the slot once all
+/// of it is taken; false if the slot was empty.
+pub(super) fn hand_out(slot: &mut Option<Box<Leftover>>, buf: &mut ReadBuf<'_>) -> bool {
+    let Some(left) = slot.as_mut() else {
+        return false;
+    };
+    let rest = &left.bytes[left.at..];
+    let n = rest.len().min(buf.remaining());
+    buf.put_slice(&rest[..n]);
+    left.at += n;
+    if left.at == left.bytes.len() {
+        *slot = None;
+    }
+    true
 }
 
 impl<S> Staged<S> {
@@ -49,14 +66,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Staged<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if let Some(rest) = this.rest.as_mut() {
-            let left = &rest.bytes[rest.at..];
-            let n = left.len().min(buf.remaining());
-            buf.put_slice(&left[..n]);
-            rest.at += n;
-            if rest.at == rest.bytes.len() {
-                this.rest = None;
-            }
+        if hand_out(&mut this.rest, buf) {
             return Poll::Ready(Ok(()));
         }
         if buf.remaining() >= this.chunk {
@@ -74,7 +84,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Staged<S> {
             let n = got.len().min(buf.remaining());
             buf.put_slice(&got[..n]);
             if n < got.len() {
-                this.rest = Some(Box::new(Rest {
+                this.rest = Some(Box::new(Leftover {
                     bytes: got[n..].to_vec(),
                     at: 0,
                 }));
@@ -84,35 +94,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Staged<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Staged<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
+// Writes go straight to the socket.
+super::forward_writes!(Staged);
 
 #[cfg(test)]
 mod tests {
