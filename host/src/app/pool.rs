@@ -67,7 +67,7 @@ impl Pool {
             .spawn(move || {
                 super::sched::batch_class_for_this_thread();
                 SLOT.with(|s| s.set(Some(slot)));
-                futures_executor::block_on(self.executor.run(std::future::pending::<()>()));
+                futures_lite::future::block_on(self.executor.run(std::future::pending::<()>()));
             })?;
         self.workers.fetch_add(1, Ordering::Release);
         Ok(())
@@ -170,18 +170,4 @@ where
 }
 
 /// Lets the pool's other tasks run before this one goes on.
-pub(crate) fn yield_now() -> impl Future<Output = ()> {
-    struct YieldNow(bool);
-    impl Future for YieldNow {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if self.0 {
-                return Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-    YieldNow(false)
-}
+pub(crate) use futures_lite::future::yield_now;
