@@ -20,6 +20,8 @@ use crate::procfs;
 
 /// How long after the last close the server's memory is read again.
 pub const AFTER_CLOSE: Duration = Duration::from_secs(12);
+/// The suite's name for what [`AFTER_CLOSE`] measures (says the same wait).
+pub const AFTER_CLOSE_METRIC: &str = "MiB kept 12 s after all closed";
 
 /// What a `connect` run does.
 #[derive(Debug, Clone)]
@@ -315,6 +317,12 @@ pub async fn hold(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_after_close_metric_names_the_wait_it_measures() {
+        let wait = format!("{} s after", AFTER_CLOSE.as_secs());
+        assert!(AFTER_CLOSE_METRIC.contains(&wait), "{AFTER_CLOSE_METRIC}");
+    }
 
     #[test]
     fn shares_add_up_and_differ_by_one_at_most() {

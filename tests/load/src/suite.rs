@@ -366,7 +366,7 @@ async fn run_scenario(
             }
             if let (Some(before), Some(after)) = (r.rss_before_kib, r.rss_after_close_kib) {
                 m.insert(
-                    "MiB kept 12 s after all closed",
+                    connect::AFTER_CLOSE_METRIC,
                     (after as f64 - before as f64) / 1024.0,
                 );
             }
