@@ -47,7 +47,7 @@ export declare function decodeUtf8(data: Uint8Array): string;
 // gateway holds for this app on this node.
 export interface ConnectionDetails {
   path: string; query: string; remoteAddr: string; subprotocol: string | null; user: string | null;
-  attachment: Uint8Array; connectedAtMs: bigint | number; bufferedBytes: bigint | number; open: boolean;
+  attachment: Uint8Array; connectedAtMs: number; bufferedBytes: number; open: boolean;
 }
 export declare function roomSize(room: string): number;
 export declare function roomMembers(room: string): ConnectionId[];

@@ -78,10 +78,24 @@ export const closeUser = (user, code = CloseCode.NORMAL, reason = "") => ({
 });
 /** Replaces a connection's attachment (bytes, or a string). */
 export const setAttachment = (conn, data) => ({ tag: "set-attachment", val: { conn: idOf(conn), data: bytes(data) } });
+// A u64 of the contract crosses as a JavaScript number (componentize-qjs lowers a
+// number, and a BigInt makes the component trap): whole milliseconds, 0 or more.
+const millis = (name, value) => {
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`${name} must be a number of milliseconds, 0 or more (got ${String(value)})`);
+  }
+  return Math.floor(ms);
+};
 /** Sets (or replaces) timer `key`: due in `delayMs`, then every `repeatMs` if given. */
 export const setTimer = (key, delayMs, { repeatMs = null, data = new Uint8Array() } = {}) => ({
   tag: "set-timer",
-  val: { key, delayMs: BigInt(delayMs), repeatMs: repeatMs == null ? null : BigInt(repeatMs), data: bytes(data) },
+  val: {
+    key,
+    delayMs: millis("delayMs", delayMs),
+    repeatMs: repeatMs == null ? null : millis("repeatMs", repeatMs),
+    data: bytes(data),
+  },
 });
 /** Cancels timer `key`. */
 export const cancelTimer = (key) => ({ tag: "cancel-timer", val: key });

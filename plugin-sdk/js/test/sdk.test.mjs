@@ -40,7 +40,11 @@ test("commands have the contract's shapes", () => {
   assert.deepEqual(sendBinary(conn, "é").val.payload.val, new Uint8Array([0xc3, 0xa9]), "UTF-8");
   assert.deepEqual(broadcast("all").val.except, []);
   assert.deepEqual(close(conn), { tag: "close", val: { conn: 3, code: CloseCode.NORMAL, reason: "" } });
-  assert.deepEqual(setTimer("t", 100, { repeatMs: 50 }).val.repeatMs, 50n, "u64 as BigInt");
+  assert.deepEqual(setTimer("t", 100, { repeatMs: 50 }).val, { key: "t", delayMs: 100, repeatMs: 50, data: new Uint8Array() });
+  assert.equal(setTimer("t", 2.7).val.delayMs, 2, "whole milliseconds");
+  assert.equal(setTimer("t", 10n).val.delayMs, 10, "a BigInt becomes a number (a u64 crosses as one)");
+  assert.throws(() => setTimer("t", -1), RangeError);
+  assert.throws(() => setTimer("t", 5, { repeatMs: "soon" }), /repeatMs must be a number of milliseconds/);
   assert.equal(setTimer("t", 100).val.repeatMs, null);
   assert.deepEqual(cancelTimer("t"), { tag: "cancel-timer", val: "t" });
   assert.deepEqual(setAttachment(conn, "ok").val.data, new Uint8Array([0x6f, 0x6b]));

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use wsgate_tests::{TestGateway, app, copied_app, plugins, replace_by_rename, with_custom_section};
 
-use crate::{chat, reload, sandbox};
+use crate::{chat, reload, sandbox, timers};
 
 /// `plugins/NAME/NAME.wasm`, as `npm run build` writes it.
 fn js_plugin(name: &str) -> String {
@@ -98,6 +98,42 @@ async fn the_rust_chat_swapped_for_the_javascript_one_keeps_its_users() {
         r#"{"type":"users","users":["Alice","Bob"],"anonymous":0}"#,
         "the host reads (room members, connection info) from JavaScript"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs the JavaScript plugins built: ./scripts/test.sh builds them and runs this"]
+async fn dashboard_js_ticks_with_a_rising_seq_also_across_a_reload() {
+    timers::the_dashboard_ticks_with_a_rising_seq_also_across_a_reload_with(&js_plugin(
+        "dashboard-js",
+    ))
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the JavaScript plugins built: ./scripts/test.sh builds them and runs this"]
+async fn the_rust_dashboard_swapped_for_the_javascript_one_counts_on() {
+    let (_dir, path, app) = copied_app(plugins::DASHBOARD, "app", "/d");
+    let gw = reload::watching(app).await;
+    let mut a = gw.connect("/d").await;
+    a.send_text(r#"{"type":"interval","ms":100}"#).await;
+    let tick = |text: String| -> u64 {
+        let tick: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(tick["type"], "tick", "{text}");
+        tick["seq"].as_u64().unwrap()
+    };
+    let before = tick(a.recv_text().await);
+    replace_by_rename(&path, &std::fs::read(js_plugin("dashboard-js")).unwrap());
+    reload::applied(&gw, 1).await;
+    // Ticks of the Rust version may still be on their way: the JavaScript one goes on
+    // from where the Rust one's state left off, by one, on the timer the gateway held.
+    let mut last = before;
+    for _ in 0..5 {
+        let seq = tick(a.recv_text().await);
+        assert_eq!(seq, last + 1, "one count, no gap and no restart, across the swap");
+        last = seq;
+    }
+    assert_eq!(gw.gateway.app_stats("app").unwrap().traps, 0);
     gw.stop().await;
 }
 

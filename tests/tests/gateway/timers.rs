@@ -103,7 +103,12 @@ async fn tick(client: &mut Client) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_dashboard_ticks_with_a_rising_seq_also_across_a_reload() {
-    let (_dir, path, app) = copied_app(plugins::DASHBOARD, "dashboard", "/dashboard");
+    the_dashboard_ticks_with_a_rising_seq_also_across_a_reload_with(plugins::DASHBOARD).await;
+}
+
+/// The dashboard's test body, for each implementation of it (Rust, JavaScript).
+pub(crate) async fn the_dashboard_ticks_with_a_rising_seq_also_across_a_reload_with(plugin: &str) {
+    let (_dir, path, app) = copied_app(plugin, "dashboard", "/dashboard");
     let gw = TestGateway::start(vec![app]).await;
     gw.gateway.watch_plugins().unwrap();
     let mut a = gw.connect("/dashboard").await;
