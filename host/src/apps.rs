@@ -11,7 +11,7 @@ use crate::app::{AppHandle, actor};
 use crate::bus::{Cluster, ClusterError};
 use crate::close::APP_REMOVED;
 use crate::config::{AppConfig, Config, PluginSource};
-use crate::metrics::{AppMetrics, Metrics};
+use crate::metrics::Metrics;
 use crate::plugin::loader::{self, content_hash};
 use crate::plugin::{LoadedPlugin, PluginEngine, PluginError};
 use crate::reload::watcher::absolute;
@@ -132,7 +132,7 @@ fn start(
     metrics: &Metrics,
     cluster: Option<&Cluster>,
 ) -> Result<RunningApp, StartError> {
-    let stats = Arc::new(AppStats::new(AppMetrics::new(metrics, &app.name)));
+    let stats = Arc::new(AppStats::new(metrics.app(&app.name)));
     tracing::info!(
         app = %app.name,
         route = %app.route,

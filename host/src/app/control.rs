@@ -14,13 +14,14 @@ use super::Reload;
 use crate::close::Close;
 use crate::config::Limits;
 
-/// The orders waiting for one actor.
+/// The orders waiting for one actor (the bulky ones boxed: every app keeps the
+/// slots, filled only for a moment).
 #[derive(Default)]
 pub(crate) struct Orders {
     /// Swap in this plugin version (a newer one replaces an older one not yet taken).
-    pub(crate) reload: Option<Reload>,
+    pub(crate) reload: Option<Box<Reload>>,
     /// Apply these limits.
-    pub(crate) limits: Option<Limits>,
+    pub(crate) limits: Option<Box<Limits>>,
     /// Close every connection with this code and reason.
     pub(crate) close_all: Option<Close>,
     /// Shut down: handle what is queued, run `on-close` for every connection still
@@ -65,8 +66,8 @@ mod tests {
             max_connections,
             ..Limits::default()
         };
-        control.give(|o| o.limits = Some(limits(1)));
-        control.give(|o| o.limits = Some(limits(2)));
+        control.give(|o| o.limits = Some(Box::new(limits(1))));
+        control.give(|o| o.limits = Some(Box::new(limits(2))));
         control.give(|o| o.close_all = Some(crate::close::SHUTDOWN));
         let orders = control.take().unwrap();
         assert_eq!(orders.limits.map(|l| l.max_connections), Some(2));

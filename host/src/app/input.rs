@@ -17,7 +17,9 @@ pub(crate) enum Input {
     /// A handshake waits for `on-accept`'s answer.
     Accept {
         conn: ConnId,
-        request: Request,
+        /// Boxed, as every rare input's bulk: the queue's storage is allocated in
+        /// blocks of 32 inputs per app, so an input's size is paid by every tenant.
+        request: Box<Request>,
         reply: oneshot::Sender<AcceptOutcome>,
     },
     /// The handshake completed.
@@ -36,11 +38,11 @@ pub(crate) enum Input {
     Wake,
     /// A server API call, run in the app's event order.
     Api {
-        call: ApiCall,
+        call: Box<ApiCall>,
         reply: oneshot::Sender<ApiAnswer>,
     },
     /// A command from another node of the cluster, for this node's connections.
-    Remote(Command),
+    Remote(Box<Command>),
 }
 
 /// What a backend asks of an app through the server API.

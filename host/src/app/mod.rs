@@ -106,17 +106,17 @@ impl AppHandle {
     /// events with a state handoff (a newer version not yet taken replaces it).
     pub(crate) fn reload(&self, plugin: LoadedPlugin, origin: String, since: Instant) {
         self.order(|o| {
-            o.reload = Some(Reload {
+            o.reload = Some(Box::new(Reload {
                 plugin,
                 origin,
                 since,
-            });
+            }));
         });
     }
 
     /// New limits for the actor (the handle's own copy is the caller's to update).
     pub(crate) fn set_limits(&self, limits: Limits) {
-        self.order(|o| o.limits = Some(limits));
+        self.order(|o| o.limits = Some(Box::new(limits)));
     }
 
     /// Closes every connection of the app.
@@ -136,14 +136,20 @@ impl AppHandle {
     /// Runs a server API call in the app's event order and returns the app's answer.
     pub(crate) async fn api(&self, call: ApiCall) -> Result<ApiAnswer, AppGone> {
         let (reply, answer) = oneshot::channel();
-        self.send(Input::Api { call, reply }).await?;
+        self.send(Input::Api {
+            call: Box::new(call),
+            reply,
+        })
+        .await?;
         answer.await.map_err(|_| AppGone)
     }
 
     /// Hands a command from another node to the actor, unless its queue is full
     /// (then false: cross-node traffic is at most once and never waits).
     pub(crate) fn try_remote(&self, command: crate::model::Command) -> bool {
-        self.events.try_send(Input::Remote(command)).is_ok()
+        self.events
+            .try_send(Input::Remote(Box::new(command)))
+            .is_ok()
     }
 
     /// Inputs waiting in the actor's queue.
@@ -160,7 +166,7 @@ impl AppHandle {
         let (reply, answer) = oneshot::channel();
         self.send(Input::Accept {
             conn,
-            request,
+            request: Box::new(request),
             reply,
         })
         .await?;

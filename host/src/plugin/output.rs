@@ -12,7 +12,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use super::bindings::{v0_1, v0_2};
-use crate::metrics::LogCounters;
+use crate::metrics::AppMetrics;
 use crate::model::cut;
 
 /// Longest line forwarded, in bytes; the rest of a longer line is cut.
@@ -76,7 +76,8 @@ pub(crate) const LOG_BYTES_BURST: f64 = 256.0 * 1024.0;
 pub(crate) struct PluginLog {
     app: Arc<str>,
     bucket: Mutex<Bucket>,
-    counters: LogCounters,
+    /// Its app's series (what the log lost is counted there).
+    metrics: AppMetrics,
 }
 
 /// The token buckets (lines and bytes) of one plugin's log, and what they dropped.
@@ -139,12 +140,12 @@ impl Bucket {
 }
 
 impl PluginLog {
-    /// The log of app `app`, counting its losses in `counters`.
-    pub(crate) fn new(app: Arc<str>, counters: LogCounters) -> Arc<Self> {
+    /// The log of app `app`, counting its losses in `metrics`.
+    pub(crate) fn new(app: Arc<str>, metrics: AppMetrics) -> Arc<Self> {
         Arc::new(Self {
             app,
             bucket: Mutex::new(Bucket::new(Instant::now())),
-            counters,
+            metrics,
         })
     }
 
@@ -153,7 +154,7 @@ impl PluginLog {
     pub(crate) fn write(&self, level: Level, message: &str) {
         let line = cut(message, MAX_LINE);
         if line.len() < message.len() {
-            self.counters.cut.inc();
+            self.metrics.log.cut.inc();
         }
         let admit = self
             .bucket
@@ -162,8 +163,8 @@ impl PluginLog {
             .admit(Instant::now(), line.len());
         match admit {
             Admit::Drop => {
-                self.counters.dropped_lines.inc();
-                self.counters.dropped_bytes.inc_by(line.len() as u64);
+                self.metrics.log.dropped_lines.inc();
+                self.metrics.log.dropped_bytes.inc_by(line.len() as u64);
                 return;
             }
             Admit::Report { lines, bytes } => tracing::warn!(

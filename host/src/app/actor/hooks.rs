@@ -21,7 +21,7 @@ impl Actor {
         }
         if !self
             .instance
-            .as_ref()
+            .as_deref()
             .is_some_and(PluginInstance::reads_host_state)
         {
             return 1;
@@ -76,7 +76,7 @@ impl Actor {
                 );
                 self.instance = None;
                 match self.fresh_instance() {
-                    Ok(fresh) => self.instance = Some(fresh),
+                    Ok(fresh) => self.instance = Some(Box::new(fresh)),
                     Err(e) => {
                         tracing::error!("cannot start a fresh plugin instance: {e}");
                         self.fail(self.limits.crash_loop.backoff);
@@ -141,7 +141,7 @@ impl Actor {
         tracing::debug!(conn, code, reason, open = self.registry.len(), "closed");
         let wants = self
             .instance
-            .as_ref()
+            .as_deref()
             .is_some_and(PluginInstance::reads_host_state);
         let ctx = member.filter(|_| wants).map(|m| ConnContext {
             user: m.user,

@@ -61,10 +61,12 @@ enum Ran {
 /// One app's actor.
 struct Actor {
     plugin: LoadedPlugin,
-    limits: Limits,
+    /// Shared with the app's handle (an actor's size is paid by every tenant).
+    limits: Arc<Limits>,
     log: Arc<PluginLog>,
     /// `None` while the app is failed (breaker tripped) or could not get an instance.
-    instance: Option<PluginInstance>,
+    /// Boxed: 200 bytes an unloaded app need not keep.
+    instance: Option<Box<PluginInstance>>,
     registry: Registry,
     stats: Arc<AppStats>,
     breaker: Breaker,
@@ -99,16 +101,17 @@ pub(crate) fn spawn(
 ) -> Result<AppHandle, PluginError> {
     let name: Arc<str> = name.into();
     let link = cluster.map(|cluster| Link::new(cluster, name.clone()));
-    let log = PluginLog::new(name.clone(), stats.metrics.log.clone());
+    let log = PluginLog::new(name.clone(), stats.metrics.clone());
     let instance = PluginInstance::new(&plugin, log.clone(), InstanceLimits::from(&limits))?;
     let (events, inbox) = mpsc::channel(EVENT_QUEUE);
+    let limits = Arc::new(limits);
     let control = Arc::new(Control::default());
     stats.set_plugin_hash(plugin.hash);
     let actor = Actor {
         plugin,
-        limits,
+        limits: limits.clone(),
         log,
-        instance: Some(instance),
+        instance: Some(Box::new(instance)),
         registry: Registry::new(link),
         stats: stats.clone(),
         breaker: Breaker::default(),
@@ -121,12 +124,14 @@ pub(crate) fn spawn(
         closing: None,
     };
     let span = tracing::info_span!("app", app = %name);
-    super::pool::spawn(tracing::Instrument::instrument(actor.run(inbox), span)).map_err(|e| {
-        PluginError::Instantiate(format!("cannot start the apps' worker threads: {e}"))
-    })?;
+    super::pool::spawn(tracing::Instrument::instrument(
+        Box::new(actor).run(inbox),
+        span,
+    ))
+    .map_err(|e| PluginError::Instantiate(format!("cannot start the apps' worker threads: {e}")))?;
     Ok(AppHandle {
         name,
-        limits: Arc::new(limits),
+        limits,
         stats,
         admission: Arc::default(),
         control,
@@ -135,7 +140,9 @@ pub(crate) fn spawn(
 }
 
 impl Actor {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Input>) {
+    /// Boxed: an async fn keeps its argument twice in its future (which every app
+    /// keeps for its life); a box of it, once.
+    async fn run(mut self: Box<Self>, mut inbox: mpsc::Receiver<Input>) {
         // An app that nothing ever reaches unloads too.
         self.arm_unload();
         self.alarm.set(self.timers.next_deadline());
@@ -209,13 +216,13 @@ impl Actor {
             finish,
         } = orders;
         if let Some(limits) = limits {
-            self.limits = limits;
+            self.limits = Arc::new(*limits);
             if let Some(instance) = self.instance.as_mut() {
-                instance.set_limits(InstanceLimits::from(&limits));
+                instance.set_limits(InstanceLimits::from(&*limits));
             }
         }
         if let Some(reload) = reload {
-            self.reload(reload);
+            self.reload(*reload);
         }
         if let Some(close) = close_all {
             self.registry.close_all(close.code(), close.reason);
@@ -260,7 +267,7 @@ impl Actor {
                 reply,
             } => {
                 let outcome =
-                    match self.call(Some(conn), "on-accept", |p| p.on_accept(conn, request)) {
+                    match self.call(Some(conn), "on-accept", |p| p.on_accept(conn, *request)) {
                         Some(AcceptDecision::Allow {
                             subprotocol,
                             user,
@@ -286,12 +293,12 @@ impl Actor {
             Input::Flush { conn, done } => self.registry.flushed(conn, done),
             Input::Wake => {}
             Input::Api { call, reply } => {
-                let answer = self.api(call);
+                let answer = self.api(*call);
                 let _ = reply.send(answer);
             }
             Input::Remote(command) => {
                 self.registry
-                    .execute_remote(command, &self.limits, &self.stats, &mut self.timers);
+                    .execute_remote(*command, &self.limits, &self.stats, &mut self.timers);
             }
         }
     }

@@ -27,7 +27,7 @@ impl Actor {
         PluginInstance::new(
             &self.plugin,
             self.log.clone(),
-            InstanceLimits::from(&self.limits),
+            InstanceLimits::from(&*self.limits),
         )
     }
 
@@ -35,7 +35,7 @@ impl Actor {
         let started = Instant::now();
         match self.fresh_instance() {
             Ok(instance) => {
-                self.instance = Some(instance);
+                self.instance = Some(Box::new(instance));
                 let took = started.elapsed();
                 self.stats.recovered(took);
                 tracing::info!(us = took.as_micros(), "a fresh plugin instance serves");
@@ -77,7 +77,7 @@ impl Actor {
         }
         match self.fresh_instance() {
             Ok(instance) => {
-                self.instance = Some(instance);
+                self.instance = Some(Box::new(instance));
                 self.stats.set_failed(false);
                 tracing::info!("the app recovered from its crash loop: a fresh instance serves");
             }
@@ -127,10 +127,10 @@ impl Actor {
         let mut fresh = PluginInstance::new(
             &plugin,
             self.log.clone(),
-            InstanceLimits::from(&self.limits),
+            InstanceLimits::from(&*self.limits),
         )
         .map_err(|e| e.to_string())?;
-        let state = match self.instance.as_mut().map(PluginInstance::snapshot) {
+        let state = match self.instance.as_deref_mut().map(PluginInstance::snapshot) {
             Some(Ok(state)) => state,
             Some(Err(trap)) => {
                 // The old instance is dead now; its state is lost either way.
@@ -162,7 +162,7 @@ impl Actor {
             return Err(reason);
         }
         self.stats.set_plugin_hash(plugin.hash);
-        self.instance = Some(fresh);
+        self.instance = Some(Box::new(fresh));
         self.plugin = plugin;
         Ok(())
     }

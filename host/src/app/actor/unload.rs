@@ -88,7 +88,7 @@ impl Actor {
                 }
             }
         }
-        self.instance = Some(fresh);
+        self.instance = Some(Box::new(fresh));
         let took = started.elapsed();
         self.stats.metrics.hook_took("wake", took.as_secs_f64());
         tracing::debug!(us = took.as_micros(), "the unloaded app is back");
