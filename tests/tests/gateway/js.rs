@@ -130,7 +130,11 @@ async fn the_rust_dashboard_swapped_for_the_javascript_one_counts_on() {
     let mut last = before;
     for _ in 0..5 {
         let seq = tick(a.recv_text().await);
-        assert_eq!(seq, last + 1, "one count, no gap and no restart, across the swap");
+        assert_eq!(
+            seq,
+            last + 1,
+            "one count, no gap and no restart, across the swap"
+        );
         last = seq;
     }
     assert_eq!(gw.gateway.app_stats("app").unwrap().traps, 0);
