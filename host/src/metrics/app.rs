@@ -315,36 +315,34 @@ impl Collector for AppFamilies {
                 (&[("outcome", "refused_failed")], |s| s.refused_failed.get()),
             ],
         )?;
-        let flows: [(&[(&str, &str)], fn(&AppSeries) -> &Flow); 4] = [
-            (&[("direction", "in"), ("kind", "text")], |s| &s.text_in),
-            (&[("direction", "in"), ("kind", "binary")], |s| &s.binary_in),
-            (&[("direction", "out"), ("kind", "text")], |s| &s.text_out),
-            (&[("direction", "out"), ("kind", "binary")], |s| {
-                &s.binary_out
-            }),
-        ];
-        for (name, help, bytes) in [
-            ("messages", "Messages by direction and kind", false),
-            (
-                "message_bytes",
-                "Message payload bytes by direction and kind",
-                true,
-            ),
-        ] {
-            let mut family =
-                e.encode_descriptor(name, &sentence(help), None, MetricType::Counter)?;
-            for app in apps {
-                for (labels, flow) in &flows {
-                    let flow = flow(app);
-                    let value = if bytes { &flow.bytes } else { &flow.messages };
-                    let labels: Vec<(&str, &str)> = [("app", &*app.app)]
-                        .into_iter()
-                        .chain(labels.iter().copied())
-                        .collect();
-                    ConstCounter::new(value.get()).encode(family.encode_family(&labels)?)?;
-                }
-            }
-        }
+        const IN_TEXT: &[(&str, &str)] = &[("direction", "in"), ("kind", "text")];
+        const IN_BINARY: &[(&str, &str)] = &[("direction", "in"), ("kind", "binary")];
+        const OUT_TEXT: &[(&str, &str)] = &[("direction", "out"), ("kind", "text")];
+        const OUT_BINARY: &[(&str, &str)] = &[("direction", "out"), ("kind", "binary")];
+        counters(
+            e,
+            apps,
+            "messages",
+            "Messages by direction and kind",
+            &[
+                (IN_TEXT, |s| s.text_in.messages.get()),
+                (IN_BINARY, |s| s.binary_in.messages.get()),
+                (OUT_TEXT, |s| s.text_out.messages.get()),
+                (OUT_BINARY, |s| s.binary_out.messages.get()),
+            ],
+        )?;
+        counters(
+            e,
+            apps,
+            "message_bytes",
+            "Message payload bytes by direction and kind",
+            &[
+                (IN_TEXT, |s| s.text_in.bytes.get()),
+                (IN_BINARY, |s| s.binary_in.bytes.get()),
+                (OUT_TEXT, |s| s.text_out.bytes.get()),
+                (OUT_BINARY, |s| s.binary_out.bytes.get()),
+            ],
+        )?;
         hook_durations(e, apps)?;
         counter(e, apps, "traps", "Hook calls that trapped", |s| {
             s.traps.get()

@@ -110,3 +110,36 @@ impl Metrics {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_series_render_as_labelled_families_and_a_hook_only_once_called() {
+        let metrics = Metrics::default();
+        let app = metrics.app("chat");
+        app.accepted.inc();
+        app.text_in.count(5);
+        app.hook_took("on-message", 3e-6);
+        let text = metrics.render();
+        for line in [
+            "# HELP wsgate_handshakes Handshakes by outcome: accepted, denied (by the plugin), \
+             refused_limit, refused_failed.",
+            "# TYPE wsgate_handshakes counter",
+            r#"wsgate_handshakes_total{app="chat",outcome="accepted"} 1"#,
+            r#"wsgate_message_bytes_total{app="chat",direction="in",kind="text"} 5"#,
+            r#"wsgate_hook_duration_seconds_count{app="chat",hook="on-message"} 1"#,
+            r#"wsgate_hook_duration_seconds_bucket{le="0.000001",app="chat",hook="on-message"} 0"#,
+            r#"wsgate_hook_duration_seconds_bucket{le="0.000004",app="chat",hook="on-message"} 1"#,
+            r#"wsgate_hook_duration_seconds_bucket{le="+Inf",app="chat",hook="on-message"} 1"#,
+            r#"wsgate_connections_open{app="chat"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        assert!(
+            !text.contains(r#"hook="on-error""#),
+            "a hook never called has no series"
+        );
+    }
+}
