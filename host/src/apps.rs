@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
+use crate::app::alarm::Clock;
 use crate::app::stats::AppStats;
 use crate::app::{AppHandle, actor};
 use crate::bus::{Cluster, ClusterError};
@@ -72,6 +73,8 @@ pub(crate) struct Apps {
     pub(crate) metrics: Arc<Metrics>,
     /// The cluster every app's registry reaches the other nodes through.
     pub(crate) cluster: Option<Cluster>,
+    /// Wakes every app's actor at its deadlines.
+    clock: Clock,
     /// Held for the whole of a config apply, so that two never interleave.
     applying: Mutex<()>,
     apps: Mutex<BTreeMap<String, RunningApp>>,
@@ -131,6 +134,7 @@ fn start(
     plugin: LoadedPlugin,
     metrics: &Metrics,
     cluster: Option<&Cluster>,
+    clock: &Clock,
 ) -> Result<RunningApp, StartError> {
     let stats = Arc::new(AppStats::new(metrics.app(&app.name)));
     tracing::info!(
@@ -141,14 +145,19 @@ fn start(
         compile_ms = %format_args!("{:.1}", plugin.compile_time.as_secs_f64() * 1e3),
         "app ready"
     );
-    let handle =
-        actor::spawn(&app.name, plugin, app.limits, stats, cluster.cloned()).map_err(|source| {
-            StartError::Plugin {
-                app: app.name.clone(),
-                plugin: app.plugin.describe(),
-                source,
-            }
-        })?;
+    let handle = actor::spawn(
+        &app.name,
+        plugin,
+        app.limits,
+        stats,
+        cluster.cloned(),
+        clock,
+    )
+    .map_err(|source| StartError::Plugin {
+        app: app.name.clone(),
+        plugin: app.plugin.describe(),
+        source,
+    })?;
     Ok(RunningApp {
         config: app.clone(),
         handle,
@@ -163,10 +172,17 @@ impl Apps {
         metrics: Arc<Metrics>,
         cluster: Option<Cluster>,
     ) -> Result<Self, StartError> {
+        let clock = Clock::start();
         let mut apps = BTreeMap::new();
         let mut routes = HashMap::new();
         for app in &config.apps {
-            let running = start(app, compile(&engine, app)?, &metrics, cluster.as_ref())?;
+            let running = start(
+                app,
+                compile(&engine, app)?,
+                &metrics,
+                cluster.as_ref(),
+                &clock,
+            )?;
             routes.insert(app.route.clone(), running.handle.clone());
             apps.insert(app.name.clone(), running);
         }
@@ -174,6 +190,7 @@ impl Apps {
             engine,
             metrics,
             cluster,
+            clock,
             applying: Mutex::new(()),
             apps: Mutex::new(apps),
             routes: RwLock::new(routes),
@@ -315,7 +332,13 @@ impl Apps {
             match apps.get_mut(&app.name) {
                 None => {
                     let Some(plugin) = plugin else { continue };
-                    let running = start(app, plugin, &self.metrics, self.cluster.as_ref())?;
+                    let running = start(
+                        app,
+                        plugin,
+                        &self.metrics,
+                        self.cluster.as_ref(),
+                        &self.clock,
+                    )?;
                     routes.insert(app.route.clone(), running.handle.clone());
                     apps.insert(app.name.clone(), running);
                     changes.added.push(app.name.clone());

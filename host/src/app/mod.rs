@@ -17,6 +17,7 @@
 
 pub(crate) mod actor;
 pub(crate) mod admission;
+pub(crate) mod alarm;
 pub(crate) mod breaker;
 pub(crate) mod commands;
 pub(crate) mod control;

@@ -1,6 +1,6 @@
 //! An app's timers: one deadline heap on its actor (not a thread or a task per
-//! timer), and one small task on the runtime that wakes the actor at the earliest
-//! deadline when it is idle. The crash-loop retry is a deadline here too.
+//! timer); the gateway's clock (`alarm`) wakes the actor at the earliest deadline
+//! when it is idle. The crash-loop retry is a deadline here too.
 //!
 //! Timers live in the host: they survive hot reloads and traps, and die with the
 //! gateway. A timer set again with the same key replaces the old one; the heap keeps
@@ -12,9 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
-
-use super::Input;
 
 /// How many times a timer whose hook traps is handed to a fresh instance in all.
 pub(crate) const MAX_ATTEMPTS: u8 = 3;
@@ -171,58 +168,6 @@ impl Timers {
         }
         self.heap.push(Reverse((now, generation, fired.key)));
         true
-    }
-}
-
-/// Wakes an idle actor at its earliest deadline: a task on the runtime that sleeps
-/// until the deadline the actor last published, then hands it an [`Input::Wake`].
-pub(crate) struct Alarm {
-    next: watch::Sender<Option<Instant>>,
-}
-
-impl Alarm {
-    /// Starts the alarm of the actor behind `inbox`, on the current runtime (none
-    /// outside one: then deadlines are only seen after the actor's next input).
-    pub(crate) fn start(inbox: mpsc::WeakSender<Input>) -> Self {
-        let (next, mut deadline) = watch::channel(None::<Instant>);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    loop {
-                        let at = *deadline.borrow_and_update();
-                        if let Some(at) = at {
-                            tokio::select! {
-                                () = tokio::time::sleep_until(at.into()) => {
-                                    let Some(inbox) = inbox.upgrade() else { return };
-                                    // A full queue means a busy actor: it looks anyway.
-                                    let _ = inbox.try_send(Input::Wake);
-                                }
-                                changed = deadline.changed() => {
-                                    if changed.is_err() { return }
-                                    continue;
-                                }
-                            }
-                        }
-                        if deadline.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            Err(_) => {
-                tracing::warn!("no async runtime: the app's timers fire only with its events");
-            }
-        }
-        Self { next }
-    }
-
-    /// Publishes the actor's earliest deadline (nothing if it did not change).
-    pub(crate) fn set(&self, at: Option<Instant>) {
-        self.next.send_if_modified(|next| {
-            let changed = *next != at;
-            *next = at;
-            changed
-        });
     }
 }
 

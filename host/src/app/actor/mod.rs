@@ -29,11 +29,12 @@ mod recovery;
 mod tests;
 mod unload;
 
+use super::alarm::{Alarm, Clock};
 use super::breaker::Breaker;
 use super::control::{Control, Orders};
 use super::registry::Registry;
 use super::stats::AppStats;
-use super::timers::{Alarm, Timers};
+use super::timers::Timers;
 use super::{AcceptOutcome, AppHandle, EVENT_QUEUE, Input};
 use crate::bus::{Cluster, Link};
 use crate::close::{Close, SHUTDOWN};
@@ -87,7 +88,8 @@ struct Actor {
     closing: Option<Close>,
 }
 
-/// Starts the actor of app `name` on the worker pool and returns its handle.
+/// Starts the actor of app `name` on the worker pool (woken at its deadlines by
+/// `clock`) and returns its handle.
 ///
 /// # Errors
 /// The first instance cannot be made (the plugin's start-up traps), or the OS refuses
@@ -98,6 +100,7 @@ pub(crate) fn spawn(
     limits: Limits,
     stats: Arc<AppStats>,
     cluster: Option<Cluster>,
+    clock: &Clock,
 ) -> Result<AppHandle, PluginError> {
     let name: Arc<str> = name.into();
     let link = cluster.map(|cluster| Link::new(cluster, name.clone()));
@@ -118,7 +121,7 @@ pub(crate) fn spawn(
         pause: limits.crash_loop.backoff,
         control: control.clone(),
         timers: Timers::default(),
-        alarm: Alarm::start(events.downgrade()),
+        alarm: clock.alarm(events.downgrade()),
         parked: None,
         last_call: Instant::now(),
         closing: None,

@@ -26,8 +26,15 @@ fn testbed() -> LoadedPlugin {
 /// The testbed app's actor, without sockets.
 fn app(limits: Limits) -> (AppHandle, Arc<AppStats>) {
     let stats = Arc::new(AppStats::default());
-    let handle = crate::app::actor::spawn("testbed", testbed(), limits, stats.clone(), None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let handle = crate::app::actor::spawn(
+        "testbed",
+        testbed(),
+        limits,
+        stats.clone(),
+        None,
+        &crate::app::alarm::Clock::start(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     (handle, stats)
 }
 
