@@ -77,7 +77,8 @@ pub(crate) struct Apps {
     clock: Clock,
     /// Held for the whole of a config apply, so that two never interleave.
     applying: Mutex<()>,
-    apps: Mutex<BTreeMap<String, RunningApp>>,
+    /// Boxed: a tree node holds eleven entries, most of them empty slots.
+    apps: Mutex<BTreeMap<String, Box<RunningApp>>>,
     pub(crate) routes: Routes,
 }
 
@@ -135,7 +136,7 @@ fn start(
     metrics: &Metrics,
     cluster: Option<&Cluster>,
     clock: &Clock,
-) -> Result<RunningApp, StartError> {
+) -> Result<Box<RunningApp>, StartError> {
     let stats = Arc::new(AppStats::new(metrics.app(&app.name)));
     tracing::info!(
         app = %app.name,
@@ -158,10 +159,10 @@ fn start(
         plugin: app.plugin.describe(),
         source,
     })?;
-    Ok(RunningApp {
+    Ok(Box::new(RunningApp {
         config: app.clone(),
         handle,
-    })
+    }))
 }
 
 impl Apps {

@@ -62,7 +62,8 @@ enum Ran {
 /// One app's actor.
 struct Actor {
     plugin: LoadedPlugin,
-    /// Shared with the app's handle (an actor's size is paid by every tenant).
+    /// Shared with the app's handle until new limits come (an actor's size is paid
+    /// by every tenant).
     limits: Arc<Limits>,
     log: Arc<PluginLog>,
     /// `None` while the app is failed (breaker tripped) or could not get an instance.
