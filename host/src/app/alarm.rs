@@ -17,12 +17,13 @@ use super::Input;
 
 /// What an alarm asks of the clock.
 enum Order {
-    /// Wake the actor behind `inbox` at `at`, or no longer (`None`).
-    Set {
+    /// A new alarm, for the actor behind `inbox`.
+    Register {
         alarm: u64,
-        at: Option<Instant>,
         inbox: mpsc::WeakSender<Input>,
     },
+    /// Wake the alarm's actor at `at`, or no longer (`None`).
+    Set { alarm: u64, at: Option<Instant> },
     /// The actor is gone.
     Forget(u64),
 }
@@ -57,9 +58,10 @@ impl Clock {
 
     /// The alarm of the actor behind `inbox`.
     pub(crate) fn alarm(&self, inbox: mpsc::WeakSender<Input>) -> Alarm {
+        let id = self.next_alarm.fetch_add(1, Ordering::Relaxed);
+        self.order(Order::Register { alarm: id, inbox });
         Alarm {
-            id: self.next_alarm.fetch_add(1, Ordering::Relaxed),
-            inbox,
+            id,
             clock: self.clone(),
             at: None,
         }
@@ -76,7 +78,6 @@ impl Clock {
 /// One actor's alarm: it wakes the actor at the deadline last set.
 pub(crate) struct Alarm {
     id: u64,
-    inbox: mpsc::WeakSender<Input>,
     clock: Clock,
     /// The deadline last handed to the clock.
     at: Option<Instant>,
@@ -89,11 +90,7 @@ impl Alarm {
             return;
         }
         self.at = at;
-        self.clock.order(Order::Set {
-            alarm: self.id,
-            at,
-            inbox: self.inbox.clone(),
-        });
+        self.clock.order(Order::Set { alarm: self.id, at });
     }
 }
 
@@ -113,8 +110,12 @@ async fn run(mut orders: mpsc::UnboundedReceiver<Order>) {
         tokio::select! {
             order = orders.recv() => match order {
                 None => return,
-                Some(Order::Set { alarm, at, inbox }) => {
-                    let entry = alarms.entry(alarm).or_insert((inbox, None));
+                Some(Order::Register { alarm, inbox }) => {
+                    alarms.insert(alarm, (inbox, None));
+                }
+                Some(Order::Set { alarm, at }) => {
+                    // Orders come in the order given: an alarm is registered first.
+                    let Some(entry) = alarms.get_mut(&alarm) else { continue };
                     entry.1 = match (at, entry.1.take()) {
                         (Some(at), Some(key)) => {
                             queue.reset_at(&key, at.into());
