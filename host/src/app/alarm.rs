@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
+
+use super::inbox::{TrySendError, WeakSender};
 use tokio_util::time::{DelayQueue, delay_queue};
 
 use super::Input;
@@ -20,7 +22,7 @@ enum Order {
     /// A new alarm, for the actor behind `inbox`.
     Register {
         alarm: u64,
-        inbox: mpsc::WeakSender<Input>,
+        inbox: WeakSender<Input>,
     },
     /// Wake the alarm's actor at `at`, or no longer (`None`).
     Set { alarm: u64, at: Option<Instant> },
@@ -57,7 +59,7 @@ impl Clock {
     }
 
     /// The alarm of the actor behind `inbox`.
-    pub(crate) fn alarm(&self, inbox: mpsc::WeakSender<Input>) -> Alarm {
+    pub(crate) fn alarm(&self, inbox: WeakSender<Input>) -> Alarm {
         let id = self.next_alarm.fetch_add(1, Ordering::Relaxed);
         self.order(Order::Register { alarm: id, inbox });
         Alarm {
@@ -104,8 +106,7 @@ impl Drop for Alarm {
 /// deadline.
 async fn run(mut orders: mpsc::UnboundedReceiver<Order>) {
     let mut queue: DelayQueue<u64> = DelayQueue::new();
-    let mut alarms: HashMap<u64, (mpsc::WeakSender<Input>, Option<delay_queue::Key>)> =
-        HashMap::new();
+    let mut alarms: HashMap<u64, (WeakSender<Input>, Option<delay_queue::Key>)> = HashMap::new();
     loop {
         tokio::select! {
             order = orders.recv() => match order {
@@ -139,12 +140,10 @@ async fn run(mut orders: mpsc::UnboundedReceiver<Order>) {
                 let alarm = expired.into_inner();
                 if let Some((inbox, key)) = alarms.get_mut(&alarm) {
                     *key = None;
-                    match inbox.upgrade() {
+                    match inbox.try_send(Input::Wake) {
                         // A full queue means a busy actor: it looks anyway.
-                        Some(inbox) => {
-                            let _ = inbox.try_send(Input::Wake);
-                        }
-                        None => {
+                        Ok(()) | Err(TrySendError::Full(_)) => {}
+                        Err(TrySendError::Closed(_)) => {
                             alarms.remove(&alarm);
                         }
                     }
@@ -163,7 +162,7 @@ mod tests {
     #[tokio::test]
     async fn an_alarm_wakes_its_actor_at_the_last_deadline_set_and_not_after_it_is_cleared() {
         let clock = Clock::start();
-        let (events, mut inbox) = mpsc::channel(8);
+        let (events, mut inbox) = crate::app::inbox::channel(8);
         let mut alarm = clock.alarm(events.downgrade());
         let now = Instant::now();
         alarm.set(Some(now + Duration::from_secs(3600)));
@@ -178,7 +177,7 @@ mod tests {
         let quiet = tokio::time::timeout(Duration::from_millis(200), inbox.recv()).await;
         assert!(quiet.is_err(), "a cleared alarm does not ring");
 
-        let (other, mut other_inbox) = mpsc::channel(8);
+        let (other, mut other_inbox) = crate::app::inbox::channel(8);
         let mut second = clock.alarm(other.downgrade());
         second.set(Some(Instant::now() + Duration::from_millis(10)));
         alarm.set(Some(Instant::now() + Duration::from_millis(30)));

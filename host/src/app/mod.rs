@@ -6,6 +6,7 @@
 //! - [`commands`]: the command interpreter (limits checked), against the registry.
 //! - [`timers`]: the app's timers, one deadline heap, and the alarm that wakes it.
 //! - [`input`]: what connections and the gateway tell the actor.
+//! - [`inbox`]: the actor's queue of inputs, bounded, allocating nothing while empty.
 //! - [`outbox`]: a connection's outbound queue, bounded in bytes.
 //! - [`admission`]: connection limits, in all and per IP.
 //! - [`control`]: orders that never wait on the event queue (reload, limits,
@@ -21,6 +22,7 @@ pub(crate) mod alarm;
 pub(crate) mod breaker;
 pub(crate) mod commands;
 pub(crate) mod control;
+pub(crate) mod inbox;
 pub(crate) mod input;
 pub(crate) mod outbox;
 pub(crate) mod pool;
@@ -33,7 +35,7 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::close::Close;
 use crate::config::Limits;
@@ -59,7 +61,7 @@ pub(crate) struct AppHandle {
     pub(crate) stats: Arc<AppStats>,
     pub(crate) admission: Arc<Admission>,
     control: Arc<Control>,
-    events: mpsc::Sender<Input>,
+    events: inbox::Sender<Input>,
 }
 
 /// The actor is gone: the gateway is shutting down.
@@ -69,8 +71,8 @@ pub(crate) struct AppGone;
 impl AppHandle {
     /// A handle whose events go to the returned queue instead of an actor (tests).
     #[cfg(test)]
-    pub(crate) fn for_test(limits: Limits) -> (Self, mpsc::Receiver<Input>) {
-        let (events, inbox) = mpsc::channel(EVENT_QUEUE);
+    pub(crate) fn for_test(limits: Limits) -> (Self, inbox::Inbox<Input>) {
+        let (events, inbox) = inbox::channel(EVENT_QUEUE);
         let handle = Self {
             name: "test".into(),
             limits: Arc::new(limits),
@@ -88,10 +90,10 @@ impl AppHandle {
         // does not sit in every connection's task for the connection's whole life.
         match self.events.try_send(event) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(event)) => {
+            Err(inbox::TrySendError::Full(event)) => {
                 Box::pin(self.events.send(event)).await.map_err(|_| AppGone)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(AppGone),
+            Err(inbox::TrySendError::Closed(_)) => Err(AppGone),
         }
     }
 
@@ -155,7 +157,7 @@ impl AppHandle {
 
     /// Inputs waiting in the actor's queue.
     pub(crate) fn queued(&self) -> usize {
-        self.events.max_capacity() - self.events.capacity()
+        self.events.queued()
     }
 
     /// Asks the plugin whether to accept a handshake.

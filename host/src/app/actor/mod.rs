@@ -19,8 +19,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
 mod api;
 mod hooks;
 mod recovery;
@@ -32,6 +30,7 @@ mod unload;
 use super::alarm::{Alarm, Clock};
 use super::breaker::Breaker;
 use super::control::{Control, Orders};
+use super::inbox::{self, Inbox};
 use super::registry::Registry;
 use super::stats::AppStats;
 use super::timers::Timers;
@@ -107,7 +106,7 @@ pub(crate) fn spawn(
     let link = cluster.map(|cluster| Link::new(cluster, name.clone()));
     let log = PluginLog::new(name.clone(), stats.metrics.clone());
     let instance = PluginInstance::new(&plugin, log.clone(), InstanceLimits::from(&limits))?;
-    let (events, inbox) = mpsc::channel(EVENT_QUEUE);
+    let (events, inbox) = inbox::channel(EVENT_QUEUE);
     let limits = Arc::new(limits);
     let control = Arc::new(Control::default());
     stats.set_plugin_hash(plugin.hash);
@@ -146,7 +145,7 @@ pub(crate) fn spawn(
 impl Actor {
     /// Boxed: an async fn keeps its argument twice in its future (which every app
     /// keeps for its life); a box of it, once.
-    async fn run(mut self: Box<Self>, mut inbox: mpsc::Receiver<Input>) {
+    async fn run(mut self: Box<Self>, mut inbox: Inbox<Input>) {
         // An app that nothing ever reaches unloads too.
         self.arm_unload();
         self.alarm.set(self.timers.next_deadline());
@@ -162,9 +161,14 @@ impl Actor {
             let input = match next.take() {
                 Some(input) => input,
                 None => match inbox.try_recv() {
-                    Ok(input) => input,
-                    Err(_) => {
+                    Some(input) => input,
+                    None => {
                         in_a_row = 0;
+                        if self.instance.is_none() {
+                            // Unloaded (or failed): idle for long, its queue's storage
+                            // is given back. A loaded app keeps it for its next burst.
+                            inbox.shrink();
+                        }
                         match inbox.recv().await {
                             Some(input) => input,
                             None => break,
@@ -180,14 +184,14 @@ impl Actor {
                     let mut batch = vec![event];
                     while batch.len() < self.batch_limit() {
                         match inbox.try_recv() {
-                            Ok(Input::Event(
+                            Some(Input::Event(
                                 event @ (Event::Text { .. } | Event::Binary { .. }),
                             )) => batch.push(event),
-                            Ok(other) => {
+                            Some(other) => {
                                 next = Some(other);
                                 break;
                             }
-                            Err(_) => break,
+                            None => break,
                         }
                     }
                     self.messages(batch);
@@ -239,10 +243,10 @@ impl Actor {
     /// `on-close` (1001) for every connection that has not closed yet, so that each
     /// one the plugin saw connect is seen leaving. What those hooks send to other
     /// connections goes nowhere: they are closing too.
-    fn finish(&mut self, inbox: &mut mpsc::Receiver<Input>) {
+    fn finish(&mut self, inbox: &mut Inbox<Input>) {
         let until = Instant::now() + FINISH_TIME;
         while Instant::now() < until
-            && let Ok(input) = inbox.try_recv()
+            && let Some(input) = inbox.try_recv()
         {
             self.handle(input);
         }
