@@ -380,8 +380,8 @@ async fn run_scenario(
 async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Result<Metrics> {
     let plugin = opts.plugins.join("echo.wasm").canonicalize()?;
     let config = dir.join("tenants.toml");
-    let gateway = |apps: usize| -> anyhow::Result<(Process, f64)> {
-        tenants::write_config(&config, opts.port, &plugin, apps)?;
+    let gateway = |apps: usize, unload: bool| -> anyhow::Result<(Process, f64)> {
+        tenants::write_config(&config, opts.port, &plugin, apps, unload)?;
         let argv = vec![
             opts.gateway.display().to_string(),
             "serve".into(),
@@ -393,9 +393,8 @@ async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Resu
         let process = launch(opts, argv, "gateway", opts.port)?;
         Ok((process, started.elapsed().as_secs_f64()))
     };
-    let (mut one, _) = gateway(1)?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let base = crate::procfs::rss_kib(one.pid())?;
+    let (mut one, _) = gateway(1, false)?;
+    let base = tenants::settled_rss(one.pid()).await?;
     one.stop();
     let mut m = Metrics::new();
     for (apps, names) in [
@@ -433,8 +432,13 @@ async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Resu
             ],
         ),
     ] {
-        let (mut process, start_s) = gateway(apps)?;
-        let r = tenants::measure(process.pid(), opts.port, apps, start_s, base).await;
+        // Loaded: unloading off, so that every instance is there when it is read.
+        let (mut process, start_s) = gateway(apps, false)?;
+        let loaded = tenants::settled_rss(process.pid()).await;
+        process.stop();
+        let loaded = loaded?;
+        let (mut process, _) = gateway(apps, true)?;
+        let r = tenants::measure(process.pid(), opts.port, apps, start_s, base, loaded).await;
         process.stop();
         let r = r?;
         eprintln!(

@@ -1,6 +1,8 @@
 //! `tenants`: many apps of one plugin on one gateway, as a multi-tenant node runs
 //! them. For N apps: how long the gateway takes to start, what it holds per app
-//! (loaded, then after `idle_unload_ms` unloaded them), its threads, and the wake:
+//! loaded (a gateway that never unloads), then unloaded (a second gateway, with
+//! `idle_unload_ms`, once every app unloaded and the allocator gave the freed pages
+//! back), its threads, and the wake:
 //! every app sampled gets an idle connection, and once the apps unloaded again, one
 //! message goes to each in turn over its open connection; the time to its echo is the
 //! wake as a client sees it (a fresh instance, `restore`, the hook, the reply).
@@ -22,7 +24,8 @@ pub struct TenantsReport {
     pub apps: usize,
     /// From the gateway's start to its first accepted connection, seconds.
     pub start_s: f64,
-    /// RSS per app right after start (instances loaded), KiB, over a one-app gateway.
+    /// RSS per app with every instance loaded (unloading off), KiB, over a one-app
+    /// gateway.
     pub kib_per_app_loaded: f64,
     /// RSS per app once every app unloaded, KiB, over a one-app gateway.
     pub kib_per_app_unloaded: f64,
@@ -39,17 +42,30 @@ pub struct TenantsReport {
 /// waits three times as long.
 const IDLE_MS: u64 = 500;
 
+/// How long after the apps unloaded their RSS is read: the allocator hands freed pages
+/// back to the OS over its decay time (jemalloc's `dirty_decay_ms`, 10 s), as the idle
+/// connections scenario waits 12 s after its clients closed.
+const SETTLE_UNLOADED: Duration = Duration::from_secs(12);
+
 /// At most this many apps are woken, spread over all of them.
 const WOKEN: usize = 500;
 
-/// Writes a config of `apps` apps of `plugin`, unloading after [`IDLE_MS`].
+/// Writes a config of `apps` apps of `plugin`, unloading after [`IDLE_MS`] if
+/// `unload`, never otherwise.
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn write_config(path: &Path, port: u16, plugin: &Path, apps: usize) -> anyhow::Result<()> {
-    let mut text = format!(
-        "listen = \"127.0.0.1:{port}\"\n\n[limits]\nmax_connections = 100\nidle_unload_ms = {IDLE_MS}\n"
-    );
+pub fn write_config(
+    path: &Path,
+    port: u16,
+    plugin: &Path,
+    apps: usize,
+    unload: bool,
+) -> anyhow::Result<()> {
+    let mut text = format!("listen = \"127.0.0.1:{port}\"\n\n[limits]\nmax_connections = 100\n");
+    if unload {
+        text.push_str(&format!("idle_unload_ms = {IDLE_MS}\n"));
+    }
     for i in 0..apps {
         text.push_str(&format!(
             "\n[[app]]\nname = \"t{i}\"\nroute = \"/t{i}\"\nplugin = {:?}\n",
@@ -60,8 +76,18 @@ pub fn write_config(path: &Path, port: u16, plugin: &Path, apps: usize) -> anyho
     Ok(())
 }
 
-/// Measures the gateway `pid`, started `started` with `apps` apps at `port`; `base_kib`
-/// is the RSS of a one-app gateway.
+/// The RSS of the gateway `pid`, KiB, once it has settled after its start.
+///
+/// # Errors
+/// The process cannot be read.
+pub async fn settled_rss(pid: u32) -> anyhow::Result<u64> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    procfs::rss_kib(pid)
+}
+
+/// Measures the gateway `pid` (unloading on), started in `start_s` with `apps` apps at
+/// `port`; `base_kib` is the RSS of a one-app gateway, `loaded_kib` that of a gateway
+/// of as many apps that never unloads.
 ///
 /// # Errors
 /// The process cannot be read, or no app answers.
@@ -71,10 +97,10 @@ pub async fn measure(
     apps: usize,
     start_s: f64,
     base_kib: u64,
+    loaded_kib: u64,
 ) -> anyhow::Result<TenantsReport> {
     let per_app = |rss: u64| (rss.saturating_sub(base_kib)) as f64 / apps.max(1) as f64;
-    let loaded = procfs::rss_kib(pid)?;
-    tokio::time::sleep(Duration::from_millis(IDLE_MS * 3)).await;
+    tokio::time::sleep(Duration::from_millis(IDLE_MS * 3) + SETTLE_UNLOADED).await;
     let unloaded = procfs::rss_kib(pid)?;
     let threads = procfs::threads(pid)?;
     let step = (apps / WOKEN).max(1);
@@ -110,7 +136,7 @@ pub async fn measure(
     Ok(TenantsReport {
         apps,
         start_s,
-        kib_per_app_loaded: per_app(loaded),
+        kib_per_app_loaded: per_app(loaded_kib),
         kib_per_app_unloaded: per_app(unloaded),
         threads,
         wake_p50_ms: at(0.5),
