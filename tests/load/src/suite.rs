@@ -407,6 +407,8 @@ async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Resu
                 "100 apps: threads",
                 "100 apps: wake p50 ms",
                 "100 apps: wake p99 ms",
+                "100 apps: warm round trip p50 ms",
+                "100 apps: warm round trip p99 ms",
             ],
         ),
         (
@@ -418,6 +420,8 @@ async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Resu
                 "1,000 apps: threads",
                 "1,000 apps: wake p50 ms",
                 "1,000 apps: wake p99 ms",
+                "1,000 apps: warm round trip p50 ms",
+                "1,000 apps: warm round trip p99 ms",
             ],
         ),
         (
@@ -429,6 +433,8 @@ async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Resu
                 "10,000 apps: threads",
                 "10,000 apps: wake p50 ms",
                 "10,000 apps: wake p99 ms",
+                "10,000 apps: warm round trip p50 ms",
+                "10,000 apps: warm round trip p99 ms",
             ],
         ),
     ] {
@@ -442,13 +448,15 @@ async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Resu
         process.stop();
         let r = r?;
         eprintln!(
-            "  {apps} apps: start {:.2} s, {:.1} KiB per app loaded, {:.1} unloaded, {} threads, wake p50 {:.2} ms p99 {:.2} ms",
+            "  {apps} apps: start {:.2} s, {:.1} KiB per app loaded, {:.1} unloaded, {} threads, wake p50 {:.2} ms p99 {:.2} ms, warm p50 {:.2} ms p99 {:.2} ms",
             r.start_s,
             r.kib_per_app_loaded,
             r.kib_per_app_unloaded,
             r.threads,
             r.wake_p50_ms,
-            r.wake_p99_ms
+            r.wake_p99_ms,
+            r.warm_p50_ms,
+            r.warm_p99_ms
         );
         let values = [
             r.start_s,
@@ -457,6 +465,8 @@ async fn run_tenants(opts: &SuiteOptions, dir: &std::path::Path) -> anyhow::Resu
             r.threads as f64,
             r.wake_p50_ms,
             r.wake_p99_ms,
+            r.warm_p50_ms,
+            r.warm_p99_ms,
         ];
         for (name, value) in names.into_iter().zip(values) {
             m.insert(name, value);
