@@ -11,11 +11,10 @@ use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
-
-use super::inbox::{TrySendError, WeakSender};
 use tokio_util::time::{DelayQueue, delay_queue};
 
 use super::Input;
+use super::inbox::{TrySendError, WeakSender};
 
 /// What an alarm asks of the clock.
 enum Order {

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Target};
 use crate::procfs;
+use crate::stats::Latency;
 
 /// The figures of one run of N apps.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,50 +118,42 @@ pub async fn measure(
     }
     // The connections' on-connect loaded their apps: idle again until they unload.
     tokio::time::sleep(Duration::from_millis(IDLE_MS * 3)).await;
-    let mut wakes = Vec::with_capacity(clients.len());
-    let mut warm = Vec::with_capacity(clients.len());
+    let mut wakes = Latency::new();
+    let mut warm = Latency::new();
     for ws in &mut clients {
-        wakes.push(round_trip(ws).await?);
-        warm.push(round_trip(ws).await?);
+        wakes.record(round_trip(ws).await?);
+        warm.record(round_trip(ws).await?);
     }
     for mut ws in clients {
         let _ = ws.close(None).await;
     }
-    anyhow::ensure!(!wakes.is_empty(), "no app answered");
-    let (wake_p50_ms, wake_p99_ms) = p50_p99(&mut wakes);
-    let (warm_p50_ms, warm_p99_ms) = p50_p99(&mut warm);
+    anyhow::ensure!(wakes.count() > 0, "no app answered");
+    let (wakes, warm) = (wakes.summary(), warm.summary());
     Ok(TenantsReport {
         apps,
         start_s,
         kib_per_app_loaded: per_app(loaded_kib),
         kib_per_app_unloaded: per_app(unloaded),
         threads,
-        wake_p50_ms,
-        wake_p99_ms,
-        warm_p50_ms,
-        warm_p99_ms,
+        wake_p50_ms: wakes.p50_us / 1e3,
+        wake_p99_ms: wakes.p99_us / 1e3,
+        warm_p50_ms: warm.p50_us / 1e3,
+        warm_p99_ms: warm.p99_us / 1e3,
     })
 }
 
-/// One text message's round trip to its echo, ms.
-async fn round_trip(ws: &mut client::Client) -> anyhow::Result<f64> {
+/// One text message's round trip to its echo.
+async fn round_trip(ws: &mut client::Client) -> anyhow::Result<Duration> {
     let started = Instant::now();
     ws.send(Message::text("x")).await?;
     loop {
         match ws.next().await {
             Some(message) => {
                 if matches!(message?, Message::Text(_)) {
-                    return Ok(started.elapsed().as_secs_f64() * 1e3);
+                    return Ok(started.elapsed());
                 }
             }
             None => anyhow::bail!("an app closed its connection instead of echoing"),
         }
     }
-}
-
-/// The median and the 99th percentile of `times` (not empty).
-fn p50_p99(times: &mut [f64]) -> (f64, f64) {
-    times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
 }
