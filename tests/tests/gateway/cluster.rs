@@ -348,6 +348,7 @@ async fn a_room_split_over_two_nodes_gets_every_message_under_load() {
             sources: 1,
             server_pids: Vec::new(),
             max_p99: Duration::from_secs(10),
+            attempts: 1,
         }),
     )
     .await

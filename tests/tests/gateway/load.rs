@@ -53,6 +53,7 @@ async fn broadcast_load_sees_every_relayed_message_at_every_receiver() {
             server_pids: Vec::new(),
             also: None,
             max_p99: Duration::from_secs(10),
+            attempts: 1,
         }),
     )
     .await

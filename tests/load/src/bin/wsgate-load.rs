@@ -116,6 +116,10 @@ enum Mode {
         /// A step fails when p99 latency reaches this, milliseconds.
         #[arg(long, default_value_t = 50)]
         max_p99_ms: u64,
+        /// Runs of one rate before its failure ends the ladder (a shared machine's
+        /// stall fails a step the server holds).
+        #[arg(long, default_value_t = 2)]
+        attempts: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -263,6 +267,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             warmup,
             duration,
             max_p99_ms,
+            attempts,
             json,
         } => {
             let report = broadcast::run(&BroadcastOptions {
@@ -275,6 +280,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
                 sources: target.sources,
                 server_pids: target.server_pid.into_iter().collect(),
                 max_p99: Duration::from_millis(max_p99_ms),
+                attempts,
                 also: None,
             })
             .await?;
