@@ -316,6 +316,7 @@ impl Apps {
             if let Some(running) = apps.remove(&name) {
                 routes.remove(&running.config.route);
                 running.handle.close_all(APP_REMOVED);
+                self.metrics.forget_app(&name);
                 tracing::info!(app = %name, "app removed: its connections are closed with 1001");
                 changes.removed.push(name);
             }

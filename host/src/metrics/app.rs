@@ -208,6 +208,17 @@ impl AppFamilies {
         });
         AppMetrics(series.clone())
     }
+
+    /// Drops the series of app `app` (removed from the config): the next scrape
+    /// has none for it. Handles still held (its actor, while it closes its
+    /// connections) count on into series nobody writes out; an app added again
+    /// under the name starts from zero, which Prometheus reads as a counter reset.
+    pub(crate) fn forget(&self, app: &str) {
+        self.apps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(app);
+    }
 }
 
 /// `help` as a registered family's help reads (prometheus-client ends those with a

@@ -88,6 +88,11 @@ impl Metrics {
         self.apps.series(app)
     }
 
+    /// Forgets the series of app `app`, removed from the config.
+    pub(crate) fn forget_app(&self, app: &str) {
+        self.apps.forget(app);
+    }
+
     /// Counts a server API request.
     pub(crate) fn api_request(&self, endpoint: &'static str, status: u16) {
         self.api_requests
@@ -141,5 +146,22 @@ mod tests {
             !text.contains(r#"hook="on-error""#),
             "a hook never called has no series"
         );
+    }
+
+    #[test]
+    fn a_forgotten_app_has_no_series_and_starts_from_zero_if_it_comes_back() {
+        let metrics = Metrics::default();
+        let gone = metrics.app("gone");
+        gone.accepted.inc();
+        metrics.app("kept").accepted.inc();
+        metrics.forget_app("gone");
+        gone.accepted.inc();
+        let text = metrics.render();
+        assert!(!text.contains(r#"app="gone""#), "{text}");
+        assert!(
+            text.contains(r#"wsgate_handshakes_total{app="kept",outcome="accepted"} 1"#),
+            "{text}"
+        );
+        assert_eq!(metrics.app("gone").accepted.get(), 0);
     }
 }

@@ -307,6 +307,15 @@ async fn a_config_reload_adds_removes_and_changes_apps_and_leaves_the_rest() {
     let _ = gw.connect("/moved").await;
     let old_route = wsgate_tests::raw_http(gw.addr, &wsgate_tests::handshake("/move", &[])).await;
     assert_eq!(wsgate_tests::status_of(&old_route), 404);
+    // The removed app's series are gone from /metrics; the others' stay.
+    let metrics = wsgate_tests::get(gw.addr, "/metrics").await;
+    assert!(!metrics.contains(r#"app="drop""#), "{metrics}");
+    for name in ["keep", "move", "new"] {
+        assert!(
+            metrics.contains(&format!(r#"wsgate_connections_open{{app="{name}"}}"#)),
+            "{name}: {metrics}"
+        );
+    }
 }
 
 #[tokio::test]
