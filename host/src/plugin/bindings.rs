@@ -24,12 +24,17 @@ pub(crate) mod v0_2 {
         ownership: Borrowing {
             duplicate_if_necessary: true
         },
+        // A `commit` the host refuses ends the call, as a trap.
+        imports: { "wsgate:plugin/host.commit": trappable },
     });
 
     pub(crate) use self::wsgate::plugin::types;
 
     /// The export a 0.2.0 plugin has.
     pub(crate) const HANDLER_EXPORT: &str = "wsgate:plugin/handler@0.2.0";
+
+    /// What a 0.2.0 plugin imports of the host.
+    pub(crate) const HOST_IMPORT: &str = "wsgate:plugin/host@0.2.0";
 }
 
 /// The handler export without its version, to recognise other versions.

@@ -13,6 +13,7 @@ use wasmtime::Store;
 use super::PluginError;
 use super::bindings::{v0_1, v0_2};
 use super::budget::Budget;
+use super::commit::{Batch, Committer};
 use super::convert::{self, Commands};
 use super::engine::PluginEngine;
 use super::loader::LoadedPlugin;
@@ -183,8 +184,10 @@ impl PluginInstance {
 
     /// Hands a 0.2 plugin several messages in one `handle` call (with their
     /// connections' contexts), under one `hook_timeout_ms` per message; the commands
-    /// come back in order, as if each had been handed over alone. A 0.1.0 plugin
-    /// gets them one per call (and a trap in any ends the batch).
+    /// come back in order, as if each had been handed over alone (those it
+    /// committed meanwhile ran already: lend the host first, see
+    /// [`PluginInstance::lend_host`]). A 0.1.0 plugin gets them one per call (and a
+    /// trap in any ends the batch).
     pub(crate) fn handle_batch(
         &mut self,
         events: &[(Event, Option<ConnContext>)],
@@ -225,6 +228,22 @@ impl PluginInstance {
     /// Takes back what [`PluginInstance::lend`] lent.
     pub(crate) fn give_back(&mut self, directory: &mut Directory) {
         std::mem::swap(&mut self.store.data_mut().directory, directory);
+    }
+
+    /// Lends the app's side of the host to the store for the next call, one of
+    /// `events` events (see [`PluginInstance::handle_batch`]): the reads answer from
+    /// its directory, and `commit` runs up to `max_commands` per event with it. Take
+    /// it back with [`PluginInstance::take_host`] after the call (also after a trap).
+    pub(crate) fn lend_host(&mut self, host: Box<dyn Committer>, events: u32, max_commands: usize) {
+        self.store.data_mut().batch = Some(Batch::new(host, events, max_commands));
+    }
+
+    /// Takes back what [`PluginInstance::lend_host`] lent, with the number of events
+    /// the call's commits answered.
+    pub(crate) fn take_host(&mut self) -> Option<(Box<dyn Committer>, u32)> {
+        let batch = self.store.data_mut().batch.take()?;
+        let handled = batch.handled();
+        Some((batch.host, handled))
     }
 
     /// Calls `on-accept`.

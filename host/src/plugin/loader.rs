@@ -40,6 +40,9 @@ pub struct LoadedPlugin {
     pub(crate) compiled: Arc<Compiled>,
     /// The contract version it was built against.
     pub contract: Contract,
+    /// Whether messages may go to it several per call (`max_batch_events`): it
+    /// imports `commit` (see `batches_safely`).
+    pub batches_safely: bool,
     /// How long compiling and linking took.
     pub compile_time: Duration,
     /// Size of the component in bytes.
@@ -103,13 +106,16 @@ impl LoadedPlugin {
         let compiled = match engine.shared.get(hash, bytes) {
             Some(compiled) => compiled,
             None => {
-                let (pre, contract) = compile_and_link(engine, bytes)?;
-                engine.shared.insert(hash, bytes, pre, contract)
+                let (pre, contract, batches_safely) = compile_and_link(engine, bytes)?;
+                engine
+                    .shared
+                    .insert(hash, bytes, pre, contract, batches_safely)
             }
         };
         Ok(Self {
             engine: engine.clone(),
             contract: compiled.contract,
+            batches_safely: compiled.batches_safely,
             compiled,
             compile_time: started.elapsed(),
             size: bytes.len(),
@@ -119,8 +125,12 @@ impl LoadedPlugin {
     }
 }
 
-/// Compiles `bytes` and links it against its contract version.
-fn compile_and_link(engine: &PluginEngine, bytes: &[u8]) -> Result<(Pre, Contract), PluginError> {
+/// Compiles `bytes` and links it against its contract version; tells whether it
+/// batches safely.
+fn compile_and_link(
+    engine: &PluginEngine,
+    bytes: &[u8],
+) -> Result<(Pre, Contract, bool), PluginError> {
     match preamble(bytes) {
         Preamble::Component => {}
         Preamble::CoreModule => return Err(PluginError::CoreModule),
@@ -135,7 +145,25 @@ fn compile_and_link(engine: &PluginEngine, bytes: &[u8]) -> Result<(Pre, Contrac
         Contract::V0_1 => Pre::V0_1(v0_1::PluginPre::new(instance_pre).map_err(link)?),
         Contract::V0_2 => Pre::V0_2(v0_2::PluginPre::new(instance_pre).map_err(link)?),
     };
-    Ok((pre, contract))
+    let safely = contract == Contract::V0_2 && batches_safely(engine, &component);
+    Ok((pre, contract, safely))
+}
+
+/// Whether a 0.2 `component` takes several messages per call: it imports `commit`
+/// (a component imports only the functions it calls), which says that it commits
+/// what it answered before it reads the host or handles a message whose
+/// connection's context (attachment, open) an earlier one's commands changed, as
+/// the SDKs do. Without it the reads and contexts within a call would not show what
+/// the call's earlier messages' commands changed.
+fn batches_safely(engine: &PluginEngine, component: &Component) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    ty.imports(&engine.engine).any(|(name, item)| match item.ty {
+        ComponentItem::ComponentInstance(host) if name == v0_2::HOST_IMPORT => host
+            .exports(&engine.engine)
+            .any(|(function, _)| function == "commit"),
+        _ => false,
+    })
 }
 
 /// A hash of plugin bytes that is the same for the same bytes within a process.
@@ -196,6 +224,21 @@ mod tests {
         assert_eq!(engine.shared.len(), 2);
         drop((again, other));
         assert_eq!(engine.shared.len(), 0);
+    }
+
+    #[test]
+    fn a_plugin_built_with_the_sdk_imports_commit_and_so_batches_safely() {
+        let engine = PluginEngine::new().unwrap_or_else(|e| panic!("{e}"));
+        for fixture in [
+            env!("WSGATE_FIXTURE_TESTBED_WASM"),
+            env!("WSGATE_FIXTURE_HOSTILE_WASM"),
+        ] {
+            let bytes = std::fs::read(fixture).unwrap_or_default();
+            let plugin =
+                LoadedPlugin::compile(&engine, "test", &bytes).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(plugin.contract, Contract::V0_2);
+            assert!(plugin.batches_safely, "{fixture}");
+        }
     }
 
     #[test]

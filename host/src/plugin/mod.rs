@@ -14,6 +14,7 @@
 
 mod bindings;
 mod budget;
+mod commit;
 mod convert;
 pub mod engine;
 pub mod instance;
@@ -24,6 +25,7 @@ mod state;
 
 use std::path::PathBuf;
 
+pub(crate) use commit::Committer;
 pub use engine::PluginEngine;
 pub use instance::{HookTrap, PluginInstance};
 pub use loader::{Contract, LoadedPlugin};

@@ -17,6 +17,8 @@ pub(crate) struct Compiled {
     bytes: Box<[u8]>,
     pub(crate) pre: Pre,
     pub(crate) contract: Contract,
+    /// See [`LoadedPlugin::batches_safely`](super::LoadedPlugin::batches_safely).
+    pub(crate) batches_safely: bool,
 }
 
 /// The compiled plugins in use, by the hash of their bytes.
@@ -44,11 +46,13 @@ impl SharedCode {
         bytes: &[u8],
         pre: Pre,
         contract: Contract,
+        batches_safely: bool,
     ) -> Arc<Compiled> {
         let compiled = Arc::new(Compiled {
             bytes: bytes.into(),
             pre,
             contract,
+            batches_safely,
         });
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.retain(|_, list| {

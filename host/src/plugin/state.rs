@@ -10,7 +10,9 @@ use super::bindings::{v0_1, v0_2};
 use super::budget::{Budget, MAX_RANDOM_BYTES};
 use super::output::Level;
 use super::output::{LogOutput, PluginLog, Stream};
+use super::commit::{Batch, NOT_IN_A_BATCH};
 use crate::directory::Directory;
+use crate::model::Command;
 
 /// The data of one plugin instance's store.
 pub(crate) struct StoreState {
@@ -22,6 +24,9 @@ pub(crate) struct StoreState {
     pub(crate) budget: Budget,
     /// The app's directory while a hook runs (lent by the actor); empty otherwise.
     pub(crate) directory: Directory,
+    /// While a call of several events runs: the app's side of the host (the reads
+    /// answer from its directory, `commit` runs commands with it).
+    pub(crate) batch: Option<Batch>,
 }
 
 impl StoreState {
@@ -45,6 +50,7 @@ impl StoreState {
             limits: limits(memory_bytes),
             budget,
             directory: Directory::default(),
+            batch: None,
         }
     }
 
@@ -58,6 +64,14 @@ impl StoreState {
         use wasmtime_wasi::clocks::WasiClocksView as _;
         use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host as _;
         self.clocks().now().unwrap_or(0)
+    }
+
+    /// What the reads answer from: the lent host's directory during a call of several
+    /// events, else the directory lent for the call.
+    fn dir(&self) -> &Directory {
+        self.batch
+            .as_ref()
+            .map_or(&self.directory, |batch| batch.host.directory())
     }
 
     /// Caps the linear memories at `memory_bytes` from now on.
@@ -113,22 +127,39 @@ impl v0_2::wsgate::plugin::host::Host for StoreState {
     }
 
     fn room_size(&mut self, room: String) -> u32 {
-        u32::try_from(self.directory.room_size(&room)).unwrap_or(u32::MAX)
+        u32::try_from(self.dir().room_size(&room)).unwrap_or(u32::MAX)
     }
 
     fn room_members(&mut self, room: String) -> Vec<u64> {
-        self.directory.members(&room).collect()
+        self.dir().members(&room).collect()
     }
 
     fn rooms_of(&mut self, conn: u64) -> Vec<String> {
-        self.directory.rooms_of(conn)
+        self.dir().rooms_of(conn)
     }
 
     fn user_connections(&mut self, user: String) -> Vec<u64> {
-        self.directory.user_connections(&user).collect()
+        self.dir().user_connections(&user).collect()
     }
 
     fn connection_info(&mut self, conn: u64) -> Option<v0_2::types::ConnectionDetails> {
-        self.directory.info(conn).map(Into::into)
+        self.dir().info(conn).map(Into::into)
+    }
+
+    fn commit(
+        &mut self,
+        handled: u32,
+        commands: Vec<v0_2::types::Command>,
+    ) -> wasmtime::Result<()> {
+        let Some(batch) = self.batch.as_mut() else {
+            return Err(wasmtime::format_err!("{NOT_IN_A_BATCH}"));
+        };
+        batch
+            .take(handled, commands.len())
+            .map_err(|why| wasmtime::format_err!("{why}"))?;
+        batch
+            .host
+            .run(&mut commands.into_iter().map(Command::from));
+        Ok(())
     }
 }

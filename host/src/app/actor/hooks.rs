@@ -11,12 +11,12 @@ use crate::model::{Command, ConnContext, ConnId, ConnectionError, ErrorKind, Eve
 use crate::plugin::{HookTrap, PluginInstance};
 
 impl Actor {
-    /// How many waiting messages one call may carry: a 0.2 plugin takes up to
-    /// `max_batch_events`, within 1 s of `hook_timeout_ms` each; a 0.1.0 plugin (or
-    /// a failed app) one.
+    /// How many waiting messages one call may carry: a 0.2 plugin that batches
+    /// safely (it commits before it reads, or reads nothing) takes up to
+    /// `max_batch_events`, within 1 s of `hook_timeout_ms` each; any other plugin
+    /// (or a failed app) one.
     pub(super) fn batch_limit(&self) -> usize {
-        // Off (the default) costs one comparison per message.
-        if self.limits.max_batch_events <= 1 {
+        if self.limits.max_batch_events <= 1 || !self.plugin.batches_safely {
             return 1;
         }
         if !self
@@ -34,11 +34,12 @@ impl Actor {
             .max(1)
     }
 
-    /// Messages that were waiting together, handed to the plugin in one call. All or
-    /// nothing: if the call traps (or answers with more than `max_commands` per
-    /// message), none of its commands run, and the messages are handed over again,
-    /// one per call, to a fresh instance, so that only the one that traps closes its
-    /// connection, and every other is handled once.
+    /// Messages that were waiting together, handed to the plugin in one call, with
+    /// the registry and the timers lent to it for its commits. All or nothing but
+    /// for those: if the call traps (or answers with more than `max_commands` per
+    /// message), none of its own commands run, and the messages its commits did not
+    /// answer are handed over again, one per call, to a fresh instance, so that only
+    /// the one that traps closes its connection, and every other is handled once.
     pub(super) fn messages(&mut self, batch: Vec<Event>) {
         let mut items = Vec::with_capacity(batch.len());
         for event in batch {
@@ -54,11 +55,21 @@ impl Actor {
             }
             return;
         }
-        let Some(answer) = self.timed("on-message", |p| p.handle_batch(&items)) else {
+        if !self.lend_host(items.len()) {
+            // No instance to lend it to: one per call (each gets its own).
+            for (event, ctx) in items {
+                self.run_hook(&event, ctx.as_ref());
+            }
+            return;
+        }
+        let answer = self.timed("on-message", |p| p.handle_batch(&items));
+        let handled = self.take_back().min(items.len());
+        let Some(answer) = answer else {
             return;
         };
+        let rest = items.len() - handled;
         match answer {
-            Ok(commands) if commands.len() <= self.limits.max_commands * items.len() => {
+            Ok(commands) if commands.len() <= self.limits.max_commands * rest => {
                 self.registry
                     .execute(commands, &self.limits, &self.stats, &mut self.timers);
             }
@@ -72,7 +83,8 @@ impl Actor {
                 );
                 tracing::debug!(
                     messages = items.len(),
-                    "a batch failed ({why}); handing its messages over one by one"
+                    committed = handled,
+                    "a batch failed ({why}); handing its uncommitted messages over one by one"
                 );
                 self.instance = None;
                 match self.fresh_instance() {
@@ -83,7 +95,7 @@ impl Actor {
                         return;
                     }
                 }
-                for (event, ctx) in items {
+                for (event, ctx) in items.into_iter().skip(handled) {
                     self.run_hook(&event, ctx.as_ref());
                 }
             }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 mod api;
 mod hooks;
+mod lent;
 mod recovery;
 #[cfg(test)]
 #[cfg(feature = "demo")]
@@ -181,20 +182,33 @@ impl Actor {
                 Input::Event(event @ (Event::Text { .. } | Event::Binary { .. }))
                     if self.batch_limit() > 1 =>
                 {
-                    let mut batch = vec![event];
-                    while batch.len() < self.batch_limit() {
-                        match inbox.try_recv() {
-                            Some(Input::Event(
-                                event @ (Event::Text { .. } | Event::Binary { .. }),
-                            )) => batch.push(event),
-                            Some(other) => {
-                                next = Some(other);
-                                break;
+                    // A message that waits alone goes alone: no list is made for it.
+                    match inbox.try_recv() {
+                        Some(Input::Event(
+                            second @ (Event::Text { .. } | Event::Binary { .. }),
+                        )) => {
+                            let limit = self.batch_limit();
+                            let mut batch = Vec::with_capacity(limit);
+                            batch.extend([event, second]);
+                            while batch.len() < limit {
+                                match inbox.try_recv() {
+                                    Some(Input::Event(
+                                        event @ (Event::Text { .. } | Event::Binary { .. }),
+                                    )) => batch.push(event),
+                                    Some(other) => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                    None => break,
+                                }
                             }
-                            None => break,
+                            self.messages(batch);
+                        }
+                        other => {
+                            next = other;
+                            self.handle(Input::Event(event));
                         }
                     }
-                    self.messages(batch);
                 }
                 input => self.handle(input),
             }
