@@ -1,11 +1,13 @@
 //! Bridges the generated `Guest` trait (static functions) to a [`Plugin`] value kept
 //! in a thread-local slot of the plugin crate (see [`export!`](crate::export)): the
-//! gateway's batches of events become one method call per event, in order.
+//! gateway's batches of events become one method call per event, in order, each
+//! seeing what the earlier ones' commands changed (see [`batch`](crate::batch)).
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::thread::LocalKey;
 
+use crate::batch;
 use crate::bindings::{wit, wit_handler};
 use crate::event::ConnectionId;
 use crate::plugin::Plugin;
@@ -58,17 +60,16 @@ impl<I: Instance> wit_handler::Guest for Adapter<I> {
                     .map(wit::Command::from)
                     .collect::<Vec<_>>()
             };
-            let mut events = events.into_iter();
-            let Some(first) = events.next() else {
-                return Vec::new();
-            };
-            // The first event's answer is the list the others' are added to: one
-            // event (the common case) costs no list of its own.
-            let mut out = lower(dispatch(p, first));
-            for event in events {
-                out.extend(lower(dispatch(p, event)));
+            if events.len() > 1 {
+                // Several waiting messages: each sees what the earlier ones' commands
+                // changed (see `batch`).
+                return batch::run::<batch::Imports>(events, |event| lower(dispatch(p, event)));
             }
-            out
+            events
+                .into_iter()
+                .next()
+                .map(|event| lower(dispatch(p, event)))
+                .unwrap_or_default()
         })
     }
 

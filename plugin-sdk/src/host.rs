@@ -37,10 +37,12 @@ mod imp {
     use crate::event::ConnectionId;
 
     pub(super) fn room_size(room: &str) -> u32 {
+        crate::batch::commit_pending::<crate::batch::Imports>();
         host::room_size(room)
     }
 
     pub(super) fn room_members(room: &str) -> Vec<ConnectionId> {
+        crate::batch::commit_pending::<crate::batch::Imports>();
         host::room_members(room)
             .into_iter()
             .map(ConnectionId)
@@ -48,10 +50,12 @@ mod imp {
     }
 
     pub(super) fn rooms_of(conn: ConnectionId) -> Vec<String> {
+        crate::batch::commit_pending::<crate::batch::Imports>();
         host::rooms_of(conn.0)
     }
 
     pub(super) fn user_connections(user: &str) -> Vec<ConnectionId> {
+        crate::batch::commit_pending::<crate::batch::Imports>();
         host::user_connections(user)
             .into_iter()
             .map(ConnectionId)
@@ -59,6 +63,7 @@ mod imp {
     }
 
     pub(super) fn connection_info(conn: ConnectionId) -> Option<ConnectionInfo> {
+        crate::batch::commit_pending::<crate::batch::Imports>();
         host::connection_info(conn.0).map(|i| ConnectionInfo {
             path: i.path,
             query: i.query,

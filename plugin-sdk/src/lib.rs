@@ -61,6 +61,7 @@ pub mod plugin;
 pub mod state;
 
 mod adapter;
+mod batch;
 mod bindings;
 
 pub use accept::{Accept, Request};

@@ -16,6 +16,8 @@
 //!   remote address, subprotocols);
 //! - `events` → a JSON list of the `on-close` and `on-error` calls seen so far;
 //! - `panic` → panic (the instance traps);
+//! - `sleep MS` → sleep MS milliseconds, then answer `slept` (the app is busy
+//!   meanwhile, so that other messages wait for it, and go together in one call);
 //! - `poison` → the next `snapshot` returns `trap-in-restore`, which makes the
 //!   `restore` of the next version (a testbed too) panic;
 //! - `join ROOM` / `leave ROOM` / `join-many N` (rooms `r0`…) → rooms;
@@ -185,6 +187,10 @@ impl Testbed {
             )],
             #[allow(clippy::panic, reason = "the point: a hook that traps")]
             "panic" => panic!("testbed was asked to panic"),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(rest.parse().unwrap_or(0)));
+                vec![Command::send(conn, "slept")]
+            }
             "poison" => {
                 self.poisoned = true;
                 vec![Command::send(conn, "poisoned")]
