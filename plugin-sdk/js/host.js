@@ -4,10 +4,13 @@
 // "wsgate-plugin/testing". Both are found at the same global, so a plugin whose
 // modules were loaded twice still reaches the one installed.
 
+import { commitPending } from "./batch.js";
+
 const HOST = Symbol.for("wsgate-plugin.host");
 const idOf = (conn) => (typeof conn === "object" && conn !== null ? conn.id : conn);
 
-const the = () => {
+/** The gateway to ask (for the SDK's own modules). */
+export const the = () => {
   const host = globalThis[HOST];
   if (!host) {
     throw new Error(
@@ -23,20 +26,27 @@ export function installHost(host) {
   globalThis[HOST] = host;
 }
 
+// A read first commits what the earlier events of a call of several answered, so
+// that it sees their joins, leaves, closes and attachments (batch.js).
+const read = () => {
+  commitPending(the);
+  return the();
+};
+
 /** How many connections are in `room` (on this node). */
-export const roomSize = (room) => the().roomSize(room);
+export const roomSize = (room) => read().roomSize(room);
 /** The ids of the connections in `room`. */
-export const roomMembers = (room) => the().roomMembers(room);
+export const roomMembers = (room) => read().roomMembers(room);
 /** The rooms a connection is in (empty if it is gone). */
-export const roomsOf = (conn) => the().roomsOf(idOf(conn));
+export const roomsOf = (conn) => read().roomsOf(idOf(conn));
 /** The ids of the open connections of `user`. */
-export const userConnections = (user) => the().userConnections(user);
+export const userConnections = (user) => read().userConnections(user);
 /**
  * What the gateway knows of a connection now: `{ path, query, remoteAddr,
  * subprotocol, user, attachment, connectedAtMs, bufferedBytes, open }`, or null if
  * it is gone or of another app.
  */
-export const connectionInfo = (conn) => the().connectionInfo(idOf(conn)) ?? null;
+export const connectionInfo = (conn) => read().connectionInfo(idOf(conn)) ?? null;
 
 const line = (level) => (message) => the().log(level, String(message));
 /** Lines in the gateway's log, tagged with the app's name (at most 100 a second). */

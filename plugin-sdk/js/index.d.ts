@@ -58,6 +58,8 @@ type LogLine = (message: unknown) => void;
 export declare const log: Readonly<{ trace: LogLine; debug: LogLine; info: LogLine; warn: LogLine; error: LogLine }>;
 export interface Host {
   log(level: "trace" | "debug" | "info" | "warn" | "error", message: string): void;
+  /** Runs `commands` now, as the answer to the first `handled` events of the call. */
+  commit(handled: number, commands: Command[]): void;
   roomSize(room: string): number;
   roomMembers(room: string): ConnectionId[];
   roomsOf(conn: ConnectionId): string[];

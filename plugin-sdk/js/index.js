@@ -8,6 +8,9 @@
 // Every hook is optional and returns a list of commands (or nothing). Connection ids
 // are numbers (the gateway keeps them below 2^53); binary data is a Uint8Array.
 
+import { runBatch } from "./batch.js";
+import { the } from "./host.js";
+
 export { connectionInfo, installHost, log, roomMembers, roomSize, roomsOf, userConnections } from "./host.js";
 
 /** Close codes a plugin may send. */
@@ -157,8 +160,10 @@ export function definePlugin(hooks) {
     onAccept(conn, request) {
       return hooks.onAccept ? hooks.onAccept(conn, request) : allow();
     },
+    // Several events in one call (the gateway batches messages): handled as if
+    // each had come alone, committing before host reads (batch.js).
     handle(events) {
-      return events.flatMap(dispatch);
+      return events.length > 1 ? runBatch(events, dispatch, the) : events.flatMap(dispatch);
     },
     snapshot() {
       return hooks.snapshot ? bytes(hooks.snapshot()) : new Uint8Array();

@@ -23,6 +23,9 @@ export class TestGateway {
     this.connections = new Map();
     /** The lines the plugin logged: `[level, message]`. */
     this.logs = [];
+    /** The commits of calls of several events: `[handled, number of commands]`. */
+    this.commits = [];
+    this.committed = [];
     installHost(this.#host());
   }
 
@@ -31,6 +34,11 @@ export class TestGateway {
       [...this.connections].filter(([, c]) => c.rooms.has(room)).map(([id]) => id);
     return {
       log: (level, message) => this.logs.push([level, message]),
+      commit: (handled, commands) => {
+        this.commits.push([handled, commands.length]);
+        this.apply(commands);
+        this.committed.push(...commands);
+      },
       roomSize: (room) => members(room).length,
       roomMembers: members,
       roomsOf: (id) => [...(this.connections.get(id)?.rooms ?? [])],
@@ -107,6 +115,18 @@ export class TestGateway {
   /** Timer `key` fires. */
   timer(key, data = new Uint8Array()) {
     return this.#run({ tag: "timer", val: { key, data: bytes(data) } });
+  }
+
+  /**
+   * Text messages `[id, text]` in one call, as the gateway hands a burst of them:
+   * returns every command they answered, those committed during the call first.
+   */
+  messages(pairs) {
+    this.committed = [];
+    const events = pairs.map(([id, text]) => ({ tag: "message", val: { conn: this.conn(id), text } }));
+    const rest = this.handler.handle(events);
+    this.apply(rest);
+    return [...this.committed, ...rest];
   }
 
   /** A hot reload: the state of this handler goes to `next`, which serves from now on. */

@@ -126,3 +126,61 @@ test("queryParam reads a query string as a form", async () => {
   assert.equal(queryParam("", "room"), null);
   assert.equal(queryParam("rooms=1", "room"), null);
 });
+
+// Calls of several messages (the gateway batches them for a plugin that imports
+// `host.commit`): each message is handled as if it had come alone.
+const batchPlugin = async () => {
+  const { roomSize } = await import("../index.js");
+  return definePlugin({
+    onMessage: (c, text) => {
+      const [verb, arg] = text.split(" ");
+      if (verb === "join") return join(c, arg);
+      if (verb === "size") return send(c, String(roomSize(arg)));
+      if (verb === "attach") return setAttachment(c, arg);
+      if (verb === "close") return close(c);
+      return send(c, `${text}:${new TextDecoder().decode(c.attachment)}`);
+    },
+  });
+};
+const texts = (commands) => commands.filter((c) => c.tag === "send").map((c) => c.val.payload.val);
+
+test("in a call of several messages, a read sees what the earlier ones did, committed once", async () => {
+  const { TestGateway } = await import("../testing.js");
+  const gw = new TestGateway(await batchPlugin());
+  gw.connect(1);
+  gw.connect(2);
+  const out = gw.messages([[1, "join r"], [2, "a"], [2, "size r"], [1, "b"]]);
+  assert.deepEqual(gw.commits, [[2, 2]], "one commit, before the read, of the two events before it");
+  assert.deepEqual(texts(out), ["a:", "1", "b:"]);
+  assert.deepEqual(gw.messages([[1, "size r"], [2, "c"]]), [send(1, "1"), send(2, "c:")]);
+  assert.deepEqual(gw.commits, [[2, 2]], "a read in the first event has nothing to commit");
+});
+
+test("in a call of several messages, an event sees the attachment an earlier one set", async () => {
+  const { TestGateway } = await import("../testing.js");
+  const gw = new TestGateway(await batchPlugin());
+  gw.connect(1);
+  gw.connect(2);
+  const out = gw.messages([[1, "attach x"], [2, "b"], [1, "me"]]);
+  assert.deepEqual(gw.commits, [[2, 2]]);
+  assert.deepEqual(texts(out), ["b:", "me:x"]);
+});
+
+test("in a call of several messages, the messages of a connection an earlier one closed are dropped", async () => {
+  const { TestGateway } = await import("../testing.js");
+  const gw = new TestGateway(await batchPlugin());
+  gw.connect(1);
+  gw.connect(2);
+  const out = gw.messages([[1, "close"], [1, "after"], [2, "b"], [1, "again"]]);
+  assert.deepEqual(texts(out), ["b:"], "nothing answers conn 1 after its close");
+  assert.deepEqual(gw.commits, [[1, 1], [3, 1]]);
+});
+
+test("a call of several untouched messages commits nothing and answers them all", async () => {
+  const { TestGateway } = await import("../testing.js");
+  const gw = new TestGateway(await batchPlugin());
+  gw.connect(1);
+  const out = gw.messages([[1, "a"], [1, "b"], [1, "c"]]);
+  assert.deepEqual(gw.commits, []);
+  assert.deepEqual(texts(out), ["a:", "b:", "c:"]);
+});

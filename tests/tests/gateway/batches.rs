@@ -1,8 +1,10 @@
-//! With `max_batch_events` above 1 (off by default), messages that wait for a 0.2
-//! plugin are handed over together, in one call (within 1 s of `hook_timeout_ms`
-//! each): in order, each once, and all or nothing — when the call traps, the
-//! messages are handed over again one by one, so that only the one that traps
-//! closes its connection.
+//! Messages that wait for a plugin that imports `host.commit` (every plugin built
+//! with an SDK) are handed over together, in one call (up to `max_batch_events`, 16
+//! by default, within 1 s of `hook_timeout_ms` each): in order, each once, each
+//! handled as if it had come alone (a read sees what the earlier ones did, an
+//! attachment an earlier one set is seen) — and when the call traps, the messages
+//! after the last commit are handed over again one by one, so that only the one
+//! that traps closes its connection, and nothing is done twice.
 
 use std::time::Duration;
 
@@ -19,6 +21,92 @@ async fn gateway() -> TestGateway {
         ..Limits::default()
     };
     TestGateway::start(vec![h]).await
+}
+
+/// The testbed with the default limits but a 250 ms deadline: batches of up to 4.
+async fn testbed() -> TestGateway {
+    let mut t = app("t", "/t", plugins::TESTBED);
+    t.limits = Limits {
+        hook_timeout: Duration::from_millis(250),
+        ..Limits::default()
+    };
+    TestGateway::start(vec![t]).await
+}
+
+/// How many times the on-message hook of `app` was called.
+async fn message_calls(gw: &TestGateway, app: &str) -> f64 {
+    let metrics = get(gw.addr, "/metrics").await;
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("wsgate_hook_duration_seconds_count")
+                && l.contains(&format!("app=\"{app}\""))
+                && l.contains("hook=\"on-message\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Keeps the app busy for 150 ms, so that what comes next waits and goes in batches.
+async fn busy(gw: &TestGateway, route: &str) -> wsgate_tests::Client {
+    let mut sleeper = gw.connect(route).await;
+    sleeper.send_text("sleep 150").await;
+    // The sleep reaches the app before what the test sends next.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    sleeper
+}
+
+#[tokio::test]
+async fn by_default_a_read_in_a_batch_sees_what_the_earlier_messages_did() {
+    let gw = testbed().await;
+    let mut talker = gw.connect("/t").await;
+    let mut sleeper = busy(&gw, "/t").await;
+    for n in 0..8 {
+        talker.send_text(format!("join r{n}")).await;
+        talker.send_text(format!("room-size r{n}")).await;
+    }
+    for n in 0..8 {
+        talker.send_text(format!("attach x{n}")).await;
+        talker.send_text("me").await;
+    }
+    assert_eq!(sleeper.recv_text().await, "slept");
+    for n in 0..8 {
+        assert_eq!(talker.recv_text().await, "1", "room r{n} holds the talker");
+    }
+    for n in 0..8 {
+        let me: serde_json::Value = serde_json::from_str(&talker.recv_text().await).unwrap();
+        assert_eq!(me["attachment"], format!("x{n}"), "{me}");
+    }
+    talker.send_text("last").await;
+    assert_eq!(talker.recv_text().await, "last", "nothing came twice");
+    let calls = message_calls(&gw, "t").await;
+    assert!(
+        (1.0..34.0).contains(&calls),
+        "{calls} calls for 34 messages: they went in batches"
+    );
+}
+
+#[tokio::test]
+async fn after_a_trap_in_a_batch_only_what_was_not_committed_is_handed_over_again() {
+    let gw = testbed().await;
+    let mut a = gw.connect("/t").await;
+    let mut b = gw.connect("/t").await;
+    let mut sleeper = busy(&gw, "/t").await;
+    // One batch of 4: the read commits the join and the "hello", then b traps.
+    a.send_text("join t").await;
+    a.send_text("hello").await;
+    a.send_text("room-size t").await;
+    b.send_text("panic").await;
+    a.send_text("bye").await;
+    assert_eq!(sleeper.recv_text().await, "slept");
+    assert_eq!(a.recv_text().await, "hello");
+    assert_eq!(a.recv_text().await, "1");
+    assert_eq!(a.recv_text().await, "bye");
+    assert_eq!(b.recv_close().await, (1011, "plugin error".to_owned()));
+    a.send_text("last").await;
+    assert_eq!(a.recv_text().await, "last", "nothing was sent twice");
+    assert_eq!(gw.gateway.app_stats("t").unwrap().traps, 1);
 }
 
 #[tokio::test]
@@ -38,17 +126,7 @@ async fn messages_that_waited_together_come_back_in_order_each_once() {
     talker.send_text("last").await;
     assert_eq!(talker.recv_text().await, "last", "nothing came twice");
     // 42 messages in all, in fewer calls: they went in batches.
-    let metrics = get(gw.addr, "/metrics").await;
-    let calls: f64 = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("wsgate_hook_duration_seconds_count")
-                && l.contains("app=\"h\"")
-                && l.contains("hook=\"on-message\"")
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+    let calls = message_calls(&gw, "h").await;
     assert!(
         (1.0..42.0).contains(&calls),
         "{calls} calls for 42 messages"
