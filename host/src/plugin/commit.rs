@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(b.take(2, 0), Ok(()));
         assert!(b.take(2, 0).is_err(), "the same again");
         assert!(b.take(1, 0).is_err(), "backwards");
-        assert!(b.take(4, 0).is_err(), "the last event's answer is the call's own");
+        assert!(
+            b.take(4, 0).is_err(),
+            "the last event's answer is the call's own"
+        );
         assert_eq!(b.handled(), 2, "a refused commit takes nothing");
     }
 

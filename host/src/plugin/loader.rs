@@ -158,12 +158,13 @@ fn compile_and_link(
 fn batches_safely(engine: &PluginEngine, component: &Component) -> bool {
     use wasmtime::component::types::ComponentItem;
     let ty = component.component_type();
-    ty.imports(&engine.engine).any(|(name, item)| match item.ty {
-        ComponentItem::ComponentInstance(host) if name == v0_2::HOST_IMPORT => host
-            .exports(&engine.engine)
-            .any(|(function, _)| function == "commit"),
-        _ => false,
-    })
+    ty.imports(&engine.engine)
+        .any(|(name, item)| match item.ty {
+            ComponentItem::ComponentInstance(host) if name == v0_2::HOST_IMPORT => host
+                .exports(&engine.engine)
+                .any(|(function, _)| function == "commit"),
+            _ => false,
+        })
 }
 
 /// A hash of plugin bytes that is the same for the same bytes within a process.

@@ -8,9 +8,9 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use super::bindings::{v0_1, v0_2};
 use super::budget::{Budget, MAX_RANDOM_BYTES};
+use super::commit::{Batch, NOT_IN_A_BATCH};
 use super::output::Level;
 use super::output::{LogOutput, PluginLog, Stream};
-use super::commit::{Batch, NOT_IN_A_BATCH};
 use crate::directory::Directory;
 use crate::model::Command;
 
@@ -157,9 +157,7 @@ impl v0_2::wsgate::plugin::host::Host for StoreState {
         batch
             .take(handled, commands.len())
             .map_err(|why| wasmtime::format_err!("{why}"))?;
-        batch
-            .host
-            .run(&mut commands.into_iter().map(Command::from));
+        batch.host.run(&mut commands.into_iter().map(Command::from));
         Ok(())
     }
 }

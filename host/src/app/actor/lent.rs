@@ -55,8 +55,7 @@ impl Actor {
     /// Takes back what [`Actor::lend_host`] moved, and returns how many of the
     /// call's messages its commits answered (their commands have run).
     pub(super) fn take_back(&mut self) -> usize {
-        let Some((host, handled)) = self.instance.as_deref_mut().and_then(|i| i.take_host())
-        else {
+        let Some((host, handled)) = self.instance.as_deref_mut().and_then(|i| i.take_host()) else {
             return 0;
         };
         let host: Box<dyn std::any::Any> = host;
