@@ -49,14 +49,9 @@ impl Actor {
                 items.push((event, ctx));
             }
         }
-        if items.len() <= 1 {
-            for (event, ctx) in items {
-                self.run_hook(&event, ctx.as_ref());
-            }
-            return;
-        }
-        if !self.lend_host(items.len()) {
-            // No instance to lend it to: one per call (each gets its own).
+        // One left, or no instance to lend the host to: one per call (each gets its
+        // own instance then).
+        if items.len() <= 1 || !self.lend_host(items.len()) {
             for (event, ctx) in items {
                 self.run_hook(&event, ctx.as_ref());
             }
