@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use wsgate::config::Limits;
-use wsgate_tests::{TestGateway, app, get, plugins, until};
+use wsgate_tests::{TestGateway, app, plugins, until};
+
+use crate::metrics::hook_calls;
 
 /// The hostile plugin (it echoes what is not a misdeed) with batches on and a
 /// 250 ms deadline: batches of up to 4.
@@ -31,21 +33,6 @@ async fn testbed() -> TestGateway {
         ..Limits::default()
     };
     TestGateway::start(vec![t]).await
-}
-
-/// How many times the on-message hook of `app` was called.
-async fn message_calls(gw: &TestGateway, app: &str) -> f64 {
-    let metrics = get(gw.addr, "/metrics").await;
-    metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("wsgate_hook_duration_seconds_count")
-                && l.contains(&format!("app=\"{app}\""))
-                && l.contains("hook=\"on-message\"")
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Keeps app `app` (at `route`) busy for 150 ms, so that what comes next waits and
@@ -84,7 +71,7 @@ async fn by_default_a_read_in_a_batch_sees_what_the_earlier_messages_did() {
     }
     talker.send_text("last").await;
     assert_eq!(talker.recv_text().await, "last", "nothing came twice");
-    let calls = message_calls(&gw, "t").await;
+    let calls = hook_calls(&gw, "t", "on-message").await;
     assert!(
         (1.0..34.0).contains(&calls),
         "{calls} calls for 34 messages: they went in batches"
@@ -131,7 +118,7 @@ async fn messages_that_waited_together_come_back_in_order_each_once() {
     talker.send_text("last").await;
     assert_eq!(talker.recv_text().await, "last", "nothing came twice");
     // 42 messages in all, in fewer calls: they went in batches.
-    let calls = message_calls(&gw, "h").await;
+    let calls = hook_calls(&gw, "h", "on-message").await;
     assert!(
         (1.0..42.0).contains(&calls),
         "{calls} calls for 42 messages"

@@ -16,6 +16,24 @@ fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     }
 }
 
+/// How many times hook `hook` of `app` ran: the count of its duration histogram
+/// (0 if it has not run).
+pub(crate) async fn hook_calls(gw: &TestGateway, app: &str, hook: &str) -> f64 {
+    scrape(gw)
+        .await
+        .samples
+        .iter()
+        .find(|x| {
+            x.metric == "wsgate_hook_duration_seconds"
+                && x.labels.get("app") == Some(app)
+                && x.labels.get("hook") == Some(hook)
+        })
+        .map_or(0.0, |x| match &x.value {
+            Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
+            other => panic!("{other:?}"),
+        })
+}
+
 async fn scrape(gw: &TestGateway) -> Scrape {
     let response = get(gw.addr, "/metrics").await;
     assert_eq!(status_of(&response), 200, "{response}");
@@ -96,19 +114,11 @@ async fn metrics_count_handshakes_messages_bytes_and_hook_calls() {
         sample(&s, "wsgate_message_bytes_total", &flow("out", "binary")),
         12.0
     );
-    let hook_calls = s
-        .samples
-        .iter()
-        .find(|x| {
-            x.metric == "wsgate_hook_duration_seconds"
-                && x.labels.get("app") == Some("metered")
-                && x.labels.get("hook") == Some("on-message")
-        })
-        .map(|x| match &x.value {
-            Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
-            other => panic!("{other:?}"),
-        });
-    assert_eq!(hook_calls, Some(5.0), "on-message ran five times");
+    assert_eq!(
+        hook_calls(&gw, "metered", "on-message").await,
+        5.0,
+        "on-message ran five times"
+    );
     assert_eq!(sample(&s, "wsgate_traps_total", &[app]), 0.0);
 }
 
