@@ -110,10 +110,10 @@ pub struct Limits {
     pub min_timer: Duration,
     /// `max_batch_events`: messages waiting for a 0.2 plugin handed over in one call
     /// at most (also at most what fits in 1 s of `hook_timeout_ms` per message).
-    /// Default 16. A plugin that reads the host's state without committing first
-    /// (one built before contract 0.2 had `commit`) gets one per call whatever this
-    /// says: its reads would not show what the call's earlier messages' commands
-    /// changed.
+    /// Default 16. Only a plugin that imports `host.commit` (every plugin built with
+    /// an SDK) gets batches; any other (0.1.0, or 0.2.0 built before `commit`) gets
+    /// one per call whatever this says: its reads would not show what the call's
+    /// earlier messages' commands changed.
     pub max_batch_events: usize,
     /// `idle_unload_ms`: an app with no hook call for this long hands its state to
     /// the host (`snapshot`) and drops its plugin instance; the next event makes a
