@@ -65,6 +65,8 @@ pub struct StepReport {
     pub server_cpu_s: Option<f64>,
     /// Deliveries per server CPU-second.
     pub per_cpu_s: Option<f64>,
+    /// How busy the server was over the measured window, in % of one core.
+    pub server_cpu_percent: Option<f64>,
     /// The load generator's own CPU over the window, in % of one core: near 100
     /// it is the bottleneck, and the step measures it rather than the server.
     pub generator_cpu_percent: Option<f64>,
@@ -184,6 +186,7 @@ pub async fn run(opts: &BroadcastOptions) -> anyhow::Result<BroadcastReport> {
             latency,
             server_cpu_s: cpu,
             per_cpu_s: cpu.filter(|c| *c > 0.0).map(|c| delivered as f64 / c),
+            server_cpu_percent: cpu.map(|c| c * 100.0 / window.seconds()),
             generator_cpu_percent,
             passed,
         };

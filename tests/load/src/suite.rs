@@ -336,11 +336,8 @@ async fn run_scenario(
             // (as here from a few hundred msg/s on), the writers coalesce more as the
             // rate rises, and deliveries per CPU-s then tells how far, not which
             // server costs less per delivery.
-            if let Some(cpu) = best.server_cpu_s {
-                m.insert(
-                    "server CPU %",
-                    cpu * 100.0 / (opts.duration.as_secs_f64() / 2.0),
-                );
+            if let Some(cpu) = best.server_cpu_percent {
+                m.insert("server CPU %", cpu);
             }
             m.insert("p99 ms", best.latency.p99_us / 1000.0);
             if let Some(v) = best.generator_cpu_percent {
