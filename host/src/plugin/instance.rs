@@ -57,7 +57,8 @@ pub struct HookTrap {
 pub struct PluginInstance {
     store: Store<StoreState>,
     plugin: Bound,
-    deadline_ticks: u64,
+    /// One hook call's time limit (`hook_timeout_ms`).
+    hook_timeout: Duration,
 }
 
 /// The instance's exports, per contract version.
@@ -97,9 +98,16 @@ impl PluginInstance {
         // What a hook may hand back in one call (its commands): no more than its
         // whole memory, whatever it aliases (wasmtime's default is 128 MiB).
         store.set_hostcall_fuel(limits.memory);
-        let deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
-        store.set_epoch_deadline(deadline_ticks);
+        store.set_epoch_deadline(PluginEngine::ticks(limits.hook_timeout));
         let instantiate = |e: wasmtime::Error| {
+            // The start-up is bounded as a hook is: an endless one cannot hold the
+            // app's thread.
+            if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
+                return PluginError::Instantiate(format!(
+                    "its start-up ran past the hook time limit (hook_timeout_ms = {} ms)",
+                    limits.hook_timeout.as_millis()
+                ));
+            }
             let mut why = format!("{e:#}");
             if why.contains("resource limit exceeded") {
                 why.push_str(&format!(
@@ -116,7 +124,7 @@ impl PluginInstance {
         Ok(Self {
             store,
             plugin,
-            deadline_ticks,
+            hook_timeout: limits.hook_timeout,
         })
     }
 
@@ -160,7 +168,7 @@ impl PluginInstance {
 
     /// Applies new limits from the next hook call on.
     pub(crate) fn set_limits(&mut self, limits: InstanceLimits) {
-        self.deadline_ticks = PluginEngine::ticks(limits.hook_timeout);
+        self.hook_timeout = limits.hook_timeout;
         self.store.data_mut().set_memory_limit(limits.memory);
         self.store
             .data_mut()
@@ -177,8 +185,8 @@ impl PluginInstance {
     /// Starts the deadline and budget of a call carrying `events` events: one
     /// `hook_timeout_ms` each.
     fn start_batch(&mut self, events: u32) {
-        let ticks = self.deadline_ticks.saturating_mul(u64::from(events.max(1)));
-        self.store.set_epoch_deadline(ticks);
+        let limit = self.hook_timeout.saturating_mul(events.max(1));
+        self.store.set_epoch_deadline(PluginEngine::ticks(limit));
         self.store.data_mut().budget.restart(events);
     }
 
