@@ -164,6 +164,11 @@ pub(crate) enum Event {
 }
 
 impl Event {
+    /// Whether it is a message (text or binary): what a batch carries.
+    pub(crate) fn is_message(&self) -> bool {
+        matches!(self, Self::Text { .. } | Self::Binary { .. })
+    }
+
     /// The connection the event is about, if it is about one.
     pub(crate) fn conn(&self) -> Option<ConnId> {
         match self {

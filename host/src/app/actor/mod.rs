@@ -179,32 +179,25 @@ impl Actor {
             };
             in_a_row += 1;
             match input {
-                Input::Event(event @ (Event::Text { .. } | Event::Binary { .. }))
-                    if self.batch_limit() > 1 =>
-                {
+                Input::Event(event) if event.is_message() && self.batch_limit() > 1 => {
                     // A message that waits alone goes alone: no list is made for it.
-                    match inbox.try_recv() {
-                        Some(Input::Event(
-                            second @ (Event::Text { .. } | Event::Binary { .. }),
-                        )) => {
+                    match message(inbox.try_recv()) {
+                        Ok(second) => {
                             let limit = self.batch_limit();
                             let mut batch = Vec::with_capacity(limit);
                             batch.extend([event, second]);
                             while batch.len() < limit {
-                                match inbox.try_recv() {
-                                    Some(Input::Event(
-                                        event @ (Event::Text { .. } | Event::Binary { .. }),
-                                    )) => batch.push(event),
-                                    Some(other) => {
-                                        next = Some(other);
+                                match message(inbox.try_recv()) {
+                                    Ok(event) => batch.push(event),
+                                    Err(other) => {
+                                        next = other;
                                         break;
                                     }
-                                    None => break,
                                 }
                             }
                             self.messages(batch);
                         }
-                        other => {
+                        Err(other) => {
                             next = other;
                             self.handle(Input::Event(event));
                         }
@@ -323,5 +316,14 @@ impl Actor {
                     .execute_remote(*command, &self.limits, &self.stats, &mut self.timers);
             }
         }
+    }
+}
+
+/// The next input if it is a message (text or binary), which may join a batch;
+/// otherwise what it is (nothing waiting: `None`), to be handled on its own.
+fn message(input: Option<Input>) -> Result<Event, Option<Input>> {
+    match input {
+        Some(Input::Event(event)) if event.is_message() => Ok(event),
+        other => Err(other),
     }
 }
