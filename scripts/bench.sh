@@ -15,7 +15,9 @@ needs "building wsgate (a C toolchain: cc links Rust programs, make builds jemal
 rustup target add wasm32-wasip2
 needs "the benchmark's Node.js peer and cluster scenario" node:nodejs npm:npm \
   redis-server:redis-server
-cargo build --release --locked -p wsgate -p wsgate-load
+# The `bench-dist` profile: what `dist` ships (whole-program optimized), with line
+# tables for profiles; every server built by it alike. The first build takes ~11 min.
+cargo build --profile bench-dist --locked -p wsgate -p wsgate-load
 (cd tests/load/peer && npm ci --no-audit --no-fund --silent)
 # The JavaScript echo and relay, for the `gateway-js` server.
 for js in plugins/echo-js plugins/relay-js; do
@@ -27,8 +29,8 @@ ulimit -n "$(ulimit -Hn)"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "$(free -g | awk '/Mem:/ {print $2}') GiB, open-file limit $(ulimit -n)"
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  exec taskset -c 0 target/release/wsgate-load suite --server-cpu 1 "$@"
+  exec taskset -c 0 target/bench-dist/wsgate-load suite --server-cpu 1 "$@"
 else
   echo "fewer than 2 CPUs or no taskset: server and load share the CPUs" >&2
-  exec target/release/wsgate-load suite "$@"
+  exec target/bench-dist/wsgate-load suite "$@"
 fi

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use wsgate_load::broadcast::{self, BroadcastOptions};
 use wsgate_load::client::Target;
@@ -153,12 +154,14 @@ enum Mode {
     },
     /// Run every server through every scenario and print medians and ratios.
     Suite {
-        /// The wsgate binary.
-        #[arg(long, default_value = "target/release/wsgate")]
-        gateway: PathBuf,
-        /// The native baseline binary.
-        #[arg(long, default_value = "target/release/wsgate-baseline")]
-        baseline: PathBuf,
+        /// The wsgate binary [default: the `wsgate` beside this program, built with
+        /// the same profile]
+        #[arg(long)]
+        gateway: Option<PathBuf>,
+        /// The native baseline binary [default: the `wsgate-baseline` beside this
+        /// program]
+        #[arg(long)]
+        baseline: Option<PathBuf>,
         /// The Node ws peer script.
         #[arg(long, default_value = "tests/load/peer/server.mjs")]
         node_peer: PathBuf,
@@ -324,8 +327,8 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             port,
         } => {
             let report = suite::run(&SuiteOptions {
-                gateway,
-                baseline,
+                gateway: gateway.map_or_else(|| beside("wsgate"), Ok)?,
+                baseline: baseline.map_or_else(|| beside("wsgate-baseline"), Ok)?,
                 node_peer,
                 plugins,
                 js_plugins,
@@ -342,4 +345,12 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The program `name` in this program's own folder: `bench.sh` builds the gateway,
+/// the baseline and this suite with one profile, so the suite runs its siblings.
+fn beside(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot tell where this program is")?;
+    let dir = me.parent().context("this program has no folder")?;
+    Ok(dir.join(name))
 }
