@@ -79,7 +79,7 @@ impl PluginEngine {
     }
 
     /// The epoch deadline (in ticks from now) that interrupts a call no sooner than
-    /// `timeout` after it starts, and at most one tick later.
+    /// `timeout` after it starts, and less than two ticks after it.
     ///
     /// The call starts anywhere between two ticks, so the first tick may come at
     /// once: a deadline of `n` ticks fires between `n - 1` and `n` ticks later. One
