@@ -16,11 +16,10 @@ fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     }
 }
 
-/// How many times hook `hook` of `app` ran: the count of its duration histogram
-/// (0 if it has not run).
-pub(crate) async fn hook_calls(gw: &TestGateway, app: &str, hook: &str) -> f64 {
-    scrape(gw)
-        .await
+/// How many times hook `hook` of `app` ran, as `scrape` has it: the count of its
+/// duration histogram (0 if it has not run).
+fn hook_count(scrape: &Scrape, app: &str, hook: &str) -> f64 {
+    scrape
         .samples
         .iter()
         .find(|x| {
@@ -32,6 +31,11 @@ pub(crate) async fn hook_calls(gw: &TestGateway, app: &str, hook: &str) -> f64 {
             Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
             other => panic!("{other:?}"),
         })
+}
+
+/// How many times hook `hook` of `app` has run now (a fresh scrape).
+pub(crate) async fn hook_calls(gw: &TestGateway, app: &str, hook: &str) -> f64 {
+    hook_count(&scrape(gw).await, app, hook)
 }
 
 async fn scrape(gw: &TestGateway) -> Scrape {
@@ -115,7 +119,7 @@ async fn metrics_count_handshakes_messages_bytes_and_hook_calls() {
         12.0
     );
     assert_eq!(
-        hook_calls(&gw, "metered", "on-message").await,
+        hook_count(&s, "metered", "on-message"),
         5.0,
         "on-message ran five times"
     );
