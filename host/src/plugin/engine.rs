@@ -86,9 +86,13 @@ impl PluginEngine {
     /// tick more than `timeout` spans keeps the earliest interrupt at `timeout` (a
     /// deadline of exactly ⌈timeout ÷ tick⌉ once trapped a 3 ms hook under a 5 ms
     /// limit in 11 of 20 calls).
+    ///
+    /// It runs at every hook call: the arithmetic is 64-bit (a 128-bit division is a
+    /// library call).
     pub(crate) fn ticks(timeout: Duration) -> u64 {
-        let spanned = timeout.as_micros().div_ceil(EPOCH_TICK.as_micros());
-        u64::try_from(spanned).unwrap_or(u64::MAX).saturating_add(1)
+        const TICK_MICROS: u64 = EPOCH_TICK.as_micros() as u64;
+        let micros = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+        micros.div_ceil(TICK_MICROS).saturating_add(1)
     }
 }
 
