@@ -185,6 +185,39 @@ impl<T> Inbox<T> {
         Some(value)
     }
 
+    /// Takes values from the front of the queue while `take` accepts them, at most
+    /// `max`, handing each accepted one to `put`; the first one `take` refuses (it
+    /// hands it back) stays first. One lock and one release of places for the lot,
+    /// where [`Inbox::try_recv`] takes both per value.
+    pub(crate) fn take_while<U>(
+        &mut self,
+        max: usize,
+        mut take: impl FnMut(T) -> Result<U, T>,
+        mut put: impl FnMut(U),
+    ) {
+        let mut taken = 0;
+        {
+            let mut queue = self.shared.lock();
+            while taken < max
+                && let Some(value) = queue.values.pop_front()
+            {
+                match take(value) {
+                    Ok(accepted) => {
+                        put(accepted);
+                        taken += 1;
+                    }
+                    Err(refused) => {
+                        queue.values.push_front(refused);
+                        break;
+                    }
+                }
+            }
+        }
+        if taken > 0 {
+            self.shared.space.add_permits(taken);
+        }
+    }
+
     /// The next value, waiting for one; `None` once no [`Sender`] is left and the
     /// queue is empty.
     pub(crate) async fn recv(&mut self) -> Option<T> {
@@ -256,6 +289,26 @@ mod tests {
         assert_eq!(rx.try_recv(), Some(2));
         assert_eq!(rx.try_recv(), Some(3));
         assert_eq!(tx.queued(), 0);
+    }
+
+    #[test]
+    fn take_while_stops_at_max_or_at_a_refused_value_which_stays_first() {
+        let (tx, mut rx) = channel(8);
+        for i in [2, 4, 6, 8, 9, 10] {
+            tx.try_send(i).unwrap();
+        }
+        let even = |i: i32| if i % 2 == 0 { Ok(i * 10) } else { Err(i) };
+        let mut got = Vec::new();
+        rx.take_while(3, even, |i| got.push(i));
+        assert_eq!(got, [20, 40, 60]);
+        assert_eq!(tx.queued(), 3, "the places of the values taken are free again");
+        rx.take_while(8, even, |i| got.push(i));
+        assert_eq!(got, [20, 40, 60, 80]);
+        assert_eq!(rx.try_recv(), Some(9));
+        assert_eq!(rx.try_recv(), Some(10));
+        assert_eq!(tx.queued(), 0);
+        rx.take_while(8, even, |i| got.push(i));
+        assert_eq!(got.len(), 4, "an empty queue gives nothing");
     }
 
     #[tokio::test]

@@ -53,13 +53,21 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Queues `out`; wakes the writer only if the queue was empty. A queue that held
+    /// something has had its wake already, and the writer takes all that is queued
+    /// before it waits again. (A wake per push would find the waker taken after the
+    /// first, but each is still an atomic read-modify-write: 1 % of the profile with
+    /// 16 replies per batch.)
     fn enqueue(&self, out: Outbound) {
-        {
+        let first = {
             let mut queue = self.queue();
             queue.push_back(out);
             self.items.store(queue.len(), Ordering::Release);
+            queue.len() == 1
+        };
+        if first {
+            self.writer.wake();
         }
-        self.writer.wake();
     }
 }
 

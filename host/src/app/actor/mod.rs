@@ -150,8 +150,6 @@ impl Actor {
         // An app that nothing ever reaches unloads too.
         self.arm_unload();
         self.alarm.set(self.timers.next_deadline());
-        // An input taken while gathering a batch, to handle after it.
-        let mut next: Option<Input> = None;
         // Inputs handled since this actor last let the others have its worker.
         let mut in_a_row = 0;
         loop {
@@ -159,48 +157,40 @@ impl Actor {
                 in_a_row = 0;
                 super::pool::yield_now().await;
             }
-            let input = match next.take() {
+            let input = match inbox.try_recv() {
                 Some(input) => input,
-                None => match inbox.try_recv() {
-                    Some(input) => input,
-                    None => {
-                        in_a_row = 0;
-                        if self.instance.is_none() {
-                            // Unloaded (or failed): idle for long, its queue's storage
-                            // is given back. A loaded app keeps it for its next burst.
-                            inbox.shrink();
-                        }
-                        match inbox.recv().await {
-                            Some(input) => input,
-                            None => break,
-                        }
+                None => {
+                    in_a_row = 0;
+                    if self.instance.is_none() {
+                        // Unloaded (or failed): idle for long, its queue's storage
+                        // is given back. A loaded app keeps it for its next burst.
+                        inbox.shrink();
                     }
-                },
+                    match inbox.recv().await {
+                        Some(input) => input,
+                        None => break,
+                    }
+                }
             };
             in_a_row += 1;
             match input {
                 Input::Event(event) if event.is_message() && self.batch_limit() > 1 => {
-                    // A message that waits alone goes alone: no list is made for it.
-                    match message(inbox.try_recv()) {
-                        Ok(second) => {
-                            let limit = self.batch_limit();
-                            let mut batch = Vec::with_capacity(limit);
-                            batch.extend([event, second]);
-                            while batch.len() < limit {
-                                match message(inbox.try_recv()) {
-                                    Ok(event) => batch.push(event),
-                                    Err(other) => {
-                                        next = other;
-                                        break;
-                                    }
-                                }
-                            }
-                            self.messages(batch);
+                    // The messages waiting right behind it join it (the first input
+                    // that is not a message stays first in the queue); a message that
+                    // waits alone goes alone: no list is made for it.
+                    let limit = self.batch_limit();
+                    let mut first = Some(event);
+                    let mut batch = Vec::new();
+                    inbox.take_while(limit - 1, message, |event| {
+                        if let Some(first) = first.take() {
+                            batch.reserve_exact(limit);
+                            batch.push(first);
                         }
-                        Err(other) => {
-                            next = other;
-                            self.handle(Input::Event(event));
-                        }
+                        batch.push(event);
+                    });
+                    match first {
+                        Some(alone) => self.handle(Input::Event(alone)),
+                        None => self.messages(batch),
                     }
                 }
                 input => self.handle(input),
@@ -319,11 +309,11 @@ impl Actor {
     }
 }
 
-/// The next input if it is a message (text or binary), which may join a batch;
-/// otherwise what it is (nothing waiting: `None`), to be handled on its own.
-fn message(input: Option<Input>) -> Result<Event, Option<Input>> {
+/// The input's event if it is a message (text or binary), which may join a batch;
+/// otherwise the input, to be handled on its own.
+fn message(input: Input) -> Result<Event, Input> {
     match input {
-        Some(Input::Event(event)) if event.is_message() => Ok(event),
+        Input::Event(event) if event.is_message() => Ok(event),
         other => Err(other),
     }
 }
