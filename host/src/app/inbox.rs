@@ -301,7 +301,11 @@ mod tests {
         let mut got = Vec::new();
         rx.take_while(3, even, |i| got.push(i));
         assert_eq!(got, [20, 40, 60]);
-        assert_eq!(tx.queued(), 3, "the places of the values taken are free again");
+        assert_eq!(
+            tx.queued(),
+            3,
+            "the places of the values taken are free again"
+        );
         rx.take_while(8, even, |i| got.push(i));
         assert_eq!(got, [20, 40, 60, 80]);
         assert_eq!(rx.try_recv(), Some(9));
