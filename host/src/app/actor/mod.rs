@@ -174,20 +174,22 @@ impl Actor {
             };
             in_a_row += 1;
             match input {
-                Input::Event(event) if event.is_message() && self.batch_limit() > 1 => {
+                Input::Event(event) if event.is_message() => {
                     // The messages waiting right behind it join it (the first input
                     // that is not a message stays first in the queue); a message that
                     // waits alone goes alone: no list is made for it.
                     let limit = self.batch_limit();
                     let mut first = Some(event);
                     let mut batch = Vec::new();
-                    inbox.take_while(limit - 1, message, |event| {
-                        if let Some(first) = first.take() {
-                            batch.reserve_exact(limit);
-                            batch.push(first);
-                        }
-                        batch.push(event);
-                    });
+                    if limit > 1 {
+                        inbox.take_while(limit - 1, message, |event| {
+                            if let Some(first) = first.take() {
+                                batch.reserve_exact(limit);
+                                batch.push(first);
+                            }
+                            batch.push(event);
+                        });
+                    }
                     match first {
                         Some(alone) => self.handle(Input::Event(alone)),
                         None => self.messages(batch),
