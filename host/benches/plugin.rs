@@ -42,6 +42,18 @@ fn hook_calls(c: &mut Criterion, echo: &LoadedPlugin, name: &str) {
             b.iter(|| instance.message(black_box(1), black_box(&text)).unwrap());
         });
     }
+    // What the gateway does with messages that wait together: one call for all.
+    let batch = vec!["x".repeat(32); 16];
+    let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
+    let mut group = c.benchmark_group("batch");
+    group.throughput(criterion::Throughput::Elements(batch.len() as u64));
+    group.bench_function(
+        format!("hook call: {name} handle, 16 messages of 32 B"),
+        |b| {
+            b.iter(|| assert_eq!(instance.messages(black_box(1), &batch).unwrap(), 16));
+        },
+    );
+    group.finish();
     c.bench_function(
         &format!("instantiate: {name} (fresh store + instance)"),
         |b| {

@@ -156,6 +156,23 @@ impl PluginInstance {
             .map(|commands| commands.len())
     }
 
+    /// Hands the text messages `texts` from `conn` to the plugin in one call, as the
+    /// gateway hands a batch of waiting messages (a 0.1.0 plugin gets one call each),
+    /// and returns how many commands it answered with (not run: there is no gateway).
+    ///
+    /// # Errors
+    /// [`HookTrap`] if the hook trapped; the instance is then unusable.
+    pub fn messages(&mut self, conn: u64, texts: &[&str]) -> Result<usize, HookTrap> {
+        let events: Vec<_> = texts
+            .iter()
+            .map(|text| {
+                let text = (*text).to_owned().into();
+                (Event::Text { conn, text }, None)
+            })
+            .collect();
+        self.handle_batch(&events).map(|commands| commands.len())
+    }
+
     /// Hands `conn`'s connect to the plugin and returns how many commands it
     /// answered with (not run: there is no gateway).
     ///
