@@ -1,9 +1,10 @@
 //! Micro-benchmarks of the plugin layer (criterion): one `on-message` hook call into
 //! the echo plugin with a 32 B and a 4 KiB message, one `on-connect` call with no
-//! payload and no commands (the fixed cost of a call), compiling a plugin, and making
-//! an instance; the same calls into the JavaScript echo (`plugins/echo-js`, when
-//! built: `npm run build` there), and the memory one instance of each holds. Timings
-//! are printed, never asserted.
+//! payload and no commands (the fixed cost of a call), 16 messages of 32 B in one
+//! `handle` call (as the gateway hands messages that wait together; criterion prints
+//! it per message), compiling a plugin, and making an instance; the same calls into
+//! the JavaScript echo (`plugins/echo-js`, when built: `npm run build` there), and the
+//! memory one instance of each holds. Timings are printed, never asserted.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
