@@ -66,6 +66,29 @@ impl<T> Shared<T> {
         self.push(value).map_err(TrySendError::Closed)
     }
 
+    /// Queues every value of `values`, in order, if there is room for all of them:
+    /// one lock and one take of places for the lot. `values` is emptied then; it
+    /// keeps them when the queue is full or closed.
+    fn try_send_all(&self, values: &mut Vec<T>) -> Result<(), TrySendError<()>> {
+        let n = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        match self.space.try_acquire_many(n) {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::NoPermits) => return Err(TrySendError::Full(())),
+            Err(TryAcquireError::Closed) => return Err(TrySendError::Closed(())),
+        }
+        let mut queue = self.lock();
+        if queue.closed {
+            return Err(TrySendError::Closed(()));
+        }
+        let was_empty = queue.values.is_empty();
+        queue.values.extend(values.drain(..));
+        drop(queue);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
     /// Queues `value` (a place is held for it); gives it back if the receiver is gone.
     fn push(&self, value: T) -> Result<(), T> {
         let mut queue = self.lock();
@@ -112,6 +135,12 @@ impl<T> Sender<T> {
     /// Queues `value` if there is room.
     pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         self.shared.try_send(value)
+    }
+
+    /// Queues all of `values`, in order, if there is room for all of them (see
+    /// [`TrySendError`]); `values` keeps them if not.
+    pub(crate) fn try_send_all(&self, values: &mut Vec<T>) -> Result<(), TrySendError<()>> {
+        self.shared.try_send_all(values)
     }
 
     /// Queues `value`, waiting (in turn with other waiting senders) for room.
@@ -313,6 +342,27 @@ mod tests {
         assert_eq!(tx.queued(), 0);
         rx.take_while(8, even, |i| got.push(i));
         assert_eq!(got.len(), 4, "an empty queue gives nothing");
+    }
+
+    #[test]
+    fn try_send_all_queues_the_lot_in_order_or_nothing() {
+        let (tx, mut rx) = channel(4);
+        tx.try_send(0).unwrap();
+        let mut lot = vec![1, 2, 3];
+        tx.try_send_all(&mut lot).unwrap();
+        assert!(lot.is_empty(), "the queued values stayed in the lot");
+        assert_eq!(tx.queued(), 4);
+        let mut more = vec![4];
+        assert_eq!(tx.try_send_all(&mut more), Err(TrySendError::Full(())));
+        assert_eq!(more, [4], "a refused lot keeps its values");
+        let got: Vec<_> = std::iter::from_fn(|| rx.try_recv()).collect();
+        assert_eq!(got, [0, 1, 2, 3]);
+        let mut too_many = vec![5, 6, 7, 8, 9];
+        assert_eq!(tx.try_send_all(&mut too_many), Err(TrySendError::Full(())));
+        assert_eq!(tx.queued(), 0, "a refused lot takes no places");
+        drop(rx);
+        assert_eq!(tx.try_send_all(&mut more), Err(TrySendError::Closed(())));
+        assert_eq!(more, [4]);
     }
 
     #[tokio::test]

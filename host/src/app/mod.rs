@@ -97,6 +97,29 @@ impl AppHandle {
         }
     }
 
+    /// Hands `event` to the actor if its queue has room now; gives it back if not.
+    pub(crate) fn try_send(&self, event: Input) -> Result<Option<Input>, AppGone> {
+        match self.events.try_send(event) {
+            Ok(()) => Ok(None),
+            Err(inbox::TrySendError::Full(event)) => Ok(Some(event)),
+            Err(inbox::TrySendError::Closed(_)) => Err(AppGone),
+        }
+    }
+
+    /// Hands all of `events` (emptied) to the actor in order if its queue has room
+    /// for them all now: one lock of the queue for the lot. `Ok(false)`: it has not,
+    /// and `events` keeps them all.
+    pub(crate) fn try_send_all(&self, events: &mut Vec<Input>) -> Result<bool, AppGone> {
+        match self.events.try_send_all(events) {
+            Ok(()) => Ok(true),
+            Err(inbox::TrySendError::Full(())) => Ok(false),
+            Err(inbox::TrySendError::Closed(())) => {
+                events.clear();
+                Err(AppGone)
+            }
+        }
+    }
+
     /// Gives the actor an order without waiting on its queue: it is carried out
     /// after the input the actor is handling (at once when it is idle).
     fn order(&self, order: impl FnOnce(&mut Orders)) {

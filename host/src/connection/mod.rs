@@ -9,6 +9,7 @@
 //! - `reader`: frames → the app's events; the heartbeat's timer; the closing handshake.
 //! - `writer`: the outbound queue → frames, batched into flushes; abort on a slow consumer.
 //! - `failure`: what a read error means (close code, or the transport is gone).
+//! - `handover`: the messages one read brought go to the app's actor together.
 //! - `gate`: holds the client's close frame (or a frame that breaks the protocol)
 //!   until the replies to the messages before it are out.
 //! - `heartbeat`: when to ping, and when to give up on a silent client.
@@ -62,6 +63,7 @@ use forward_writes;
 
 mod failure;
 mod gate;
+mod handover;
 mod heartbeat;
 mod reader;
 mod staging;

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::failure::{Ending, Failure, failure};
 use super::gate::GateState;
+use super::handover::Handover;
 use super::heartbeat::{Due, Heartbeat};
 use super::writer::WriterEnd;
 use super::{ERROR_CLOSE_TIMEOUT, Io};
@@ -28,14 +29,35 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// replies to the messages before it.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Reads frames and hands messages to the app until the connection ends.
+/// Reads frames and hands messages to the app until the connection ends; every
+/// message is handed over before the end is returned.
 pub(super) async fn read_loop<S: Io>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     conn: ConnId,
     app: &AppHandle,
     outbox: &Outbox,
     gate: &GateState,
+    close_sent: oneshot::Receiver<WriterEnd>,
+) -> Ending {
+    let mut handover = Handover::default();
+    let ending = read_frames(stream, conn, app, outbox, gate, close_sent, &mut handover).await;
+    match handover.flush(app).await {
+        Ok(()) => ending,
+        Err(_) => Ending::dropped(None),
+    }
+}
+
+/// [`read_loop`]'s loop: the messages it reads wait in `handover` while the next
+/// frame is already there, and go to the app before the reader waits or looks at
+/// anything else.
+async fn read_frames<S: Io>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    conn: ConnId,
+    app: &AppHandle,
+    outbox: &Outbox,
+    gate: &GateState,
     mut close_sent: oneshot::Receiver<WriterEnd>,
+    handover: &mut Handover,
 ) -> Ending {
     // Messages were handed to the app since the gate last held: their replies must
     // be out before a close frame goes through.
@@ -60,7 +82,33 @@ pub(super) async fn read_loop<S: Io>(
             alarm.as_mut().reset(beat);
             armed = Some(beat);
         }
-        let wake = if let Some(deadline) = deadline {
+        let check = turn.is_multiple_of(CHECK_EVERY);
+        // While messages wait to be handed over, the socket is polled once more (with
+        // the task's own waker): a frame that is already there joins them.
+        let probe = if handover.is_empty() || handover.is_full() || check || deadline.is_some() {
+            None
+        } else {
+            Some(poll_fn(|cx| Poll::Ready(stream.poll_next_unpin(cx))).await)
+        };
+        // The socket was polled and is not ready: the wait below need not poll it
+        // before it sleeps (its waker is registered), unless the hand-over waits
+        // for room first (a wake-up may be taken by that wait).
+        let mut registered = matches!(probe, Some(Poll::Pending));
+        if !matches!(probe, Some(Poll::Ready(_))) {
+            match handover.try_flush(app) {
+                Ok(true) => {}
+                Ok(false) => {
+                    registered = false;
+                    if handover.flush(app).await.is_err() {
+                        return Ending::dropped(None);
+                    }
+                }
+                Err(_) => return Ending::dropped(None),
+            }
+        }
+        let wake = if let Some(Poll::Ready(next)) = probe {
+            Wake::Frame(next)
+        } else if let Some(deadline) = deadline {
             // The clock is read at every frame here too: a client that keeps sending
             // after the gateway's close frame keeps the socket ready, and the
             // timeout's own timer would never be polled.
@@ -76,8 +124,7 @@ pub(super) async fn read_loop<S: Io>(
                     break;
                 }
             }
-        } else if let Some(wake) = turn
-            .is_multiple_of(CHECK_EVERY)
+        } else if let Some(wake) = check
             .then(|| due_now(&mut close_sent, close_watch_done, armed))
             .flatten()
         {
@@ -87,7 +134,7 @@ pub(super) async fn read_loop<S: Io>(
             // rest (the check above keeps a flood from starving them).
             tokio::select! {
                 biased;
-                next = stream.next() => Wake::Frame(next),
+                next = SkipFirst::new(stream.next(), registered) => Wake::Frame(next),
                 () = holding(gate) => Wake::Held,
                 sent = &mut close_sent, if !close_watch_done => Wake::Writer(sent.ok()),
                 () = &mut alarm, if armed.is_some() => Wake::Alarm,
@@ -181,6 +228,8 @@ pub(super) async fn read_loop<S: Io>(
             }
             // Pings are answered by the protocol layer; pongs need nothing.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            // What came before the error goes first.
+            Some(Err(_)) if handover.flush(app).await.is_err() => return Ending::dropped(None),
             Some(Err(e)) => match failure(&e) {
                 Failure::Ended => break,
                 Failure::Dropped(error) => {
@@ -206,9 +255,7 @@ pub(super) async fn read_loop<S: Io>(
                 }
             },
         };
-        if app.send(event).await.is_err() {
-            return Ending::dropped(None);
-        }
+        handover.push(event);
     }
     match peer_close {
         Some((code, reason)) => Ending {
@@ -252,6 +299,33 @@ async fn settle(app: &AppHandle, conn: ConnId, gate: &GateState, unsettled: bool
         .await;
     }
     gate.release();
+}
+
+/// `future`, whose first poll is skipped (it is pending) when `skip`: the caller
+/// just polled what it waits on, found it not ready, and its waker is registered.
+struct SkipFirst<F> {
+    future: F,
+    skip: bool,
+}
+
+impl<F> SkipFirst<F> {
+    fn new(future: F, skip: bool) -> Self {
+        Self { future, skip }
+    }
+}
+
+impl<F: Future + Unpin> Future for SkipFirst<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<F::Output> {
+        if std::mem::take(&mut self.skip) {
+            return Poll::Pending;
+        }
+        std::pin::Pin::new(&mut self.future).poll(cx)
+    }
 }
 
 /// What woke the reader.
