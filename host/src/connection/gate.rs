@@ -130,6 +130,20 @@ impl<S> Gate<S> {
         // Where the current header started in `bytes` (0 if in an earlier read).
         let mut header_start = 0;
         while i < bytes.len() {
+            // The common case, a header whole in this read, in one step.
+            if let Scan::Header { have: 0, .. } = self.scan
+                && let Some(whole) = self.whole_header(&bytes[i..])
+            {
+                match whole {
+                    Whole::Hold => return Some(i),
+                    Whole::Frame { header, payload: 0 } => i += header,
+                    Whole::Frame { header, payload } => {
+                        i += header;
+                        self.scan = Scan::Payload { left: payload };
+                    }
+                }
+                continue;
+            }
             match &mut self.scan {
                 Scan::Payload { left } => {
                     let step = usize::try_from(*left)
@@ -188,6 +202,46 @@ impl<S> Gate<S> {
             }
         }
         None
+    }
+}
+
+/// What a header that is whole in one read says (see [`Gate::whole_header`]).
+enum Whole {
+    /// The frame ends the connection: hold at its first byte.
+    Hold,
+    /// The frame passes: its header's length and its payload's.
+    Frame { header: usize, payload: u64 },
+}
+
+impl<S> Gate<S> {
+    /// The header at the start of `bytes`, if it is all there: what the byte-wise
+    /// scan would find in it, in one step. `None` if it is not all there (the scan
+    /// goes byte by byte then), but [`Whole::Hold`] as soon as its first two bytes
+    /// say the frame ends the connection, as the byte-wise scan does.
+    fn whole_header(&mut self, bytes: &[u8]) -> Option<Whole> {
+        let (&b0, &b1) = (bytes.first()?, bytes.get(1)?);
+        if ends_connection(b0, b1, self.fragmented) {
+            return Some(Whole::Hold);
+        }
+        let ext = usize::from(ext_len(b1));
+        let header = 2 + ext + usize::from(mask_len(b1));
+        let extended = bytes.get(2..2 + ext)?;
+        if bytes.len() < header {
+            return None;
+        }
+        let payload = match b1 & 0x7f {
+            126 | 127 => extended
+                .iter()
+                .fold(0u64, |len, &byte| (len << 8) | u64::from(byte)),
+            short => u64::from(short),
+        };
+        if payload > self.max_frame {
+            return Some(Whole::Hold);
+        }
+        if b0 & 0x0f < 8 {
+            self.fragmented = b0 & 0x80 == 0;
+        }
+        Some(Whole::Frame { header, payload })
     }
 }
 
