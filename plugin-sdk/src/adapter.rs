@@ -54,21 +54,19 @@ impl<I: Instance> wit_handler::Guest for Adapter<I> {
 
     fn handle(events: Vec<wit::Event>) -> Vec<wit::Command> {
         I::with(|p| {
-            let lower = |commands: Vec<crate::Command>| {
-                commands
-                    .into_iter()
-                    .map(wit::Command::from)
-                    .collect::<Vec<_>>()
-            };
+            // Each event's commands go straight into the call's answer (no list of
+            // their own in between).
+            let lower =
+                |commands: Vec<crate::Command>| commands.into_iter().map(wit::Command::from);
             if events.len() > 1 {
                 // Several waiting messages: each sees what the earlier ones' commands
                 // changed (see `batch`).
-                return batch::run::<batch::Imports>(events, |event| lower(dispatch(p, event)));
+                return batch::run::<batch::Imports, _>(events, |event| lower(dispatch(p, event)));
             }
             events
                 .into_iter()
                 .next()
-                .map(|event| lower(dispatch(p, event)))
+                .map(|event| lower(dispatch(p, event)).collect())
                 .unwrap_or_default()
         })
     }

@@ -128,11 +128,15 @@ fn refresh<L: Link>(event: &mut wit::Event) -> bool {
 
 /// Handles `events` (more than one) with `dispatch`, one after the other, committing
 /// as the module says, and returns the commands of the events after the last commit.
-pub(crate) fn run<L: Link>(
+pub(crate) fn run<L: Link, C: IntoIterator<Item = wit::Command>>(
     events: Vec<wit::Event>,
-    mut dispatch: impl FnMut(wit::Event) -> Vec<wit::Command>,
+    mut dispatch: impl FnMut(wit::Event) -> C,
 ) -> Vec<wit::Command> {
-    CALL.set(Some(Call::default()));
+    // About one command per event, as most answers are: no growing on the way.
+    CALL.set(Some(Call {
+        pending: Vec::with_capacity(events.len()),
+        ..Call::default()
+    }));
     for (k, mut event) in events.into_iter().enumerate() {
         if k > 0 && !refresh::<L>(&mut event) {
             // Closed by an earlier event's commands: not handed over.
@@ -246,7 +250,7 @@ mod tests {
     #[test]
     fn a_read_commits_what_the_earlier_events_answered_and_nothing_twice() {
         FAKE.set(Fake::default());
-        let out = run::<Fake>(
+        let out = run::<Fake, _>(
             vec![
                 message(1, "a"),
                 message(2, "b"),
@@ -262,7 +266,7 @@ mod tests {
     #[test]
     fn a_read_in_the_first_event_commits_nothing() {
         FAKE.set(Fake::default());
-        let out = run::<Fake>(vec![message(1, "read"), message(1, "a")], plugin);
+        let out = run::<Fake, _>(vec![message(1, "read"), message(1, "a")], plugin);
         assert!(FAKE.with_borrow(|f| f.commits.is_empty()));
         assert_eq!(sent(&out), ["read", "a:"]);
     }
@@ -270,7 +274,7 @@ mod tests {
     #[test]
     fn an_event_sees_the_attachment_an_earlier_one_set() {
         FAKE.set(Fake::default());
-        let out = run::<Fake>(
+        let out = run::<Fake, _>(
             vec![message(1, "attach x"), message(2, "b"), message(1, "me")],
             plugin,
         );
@@ -281,7 +285,7 @@ mod tests {
     #[test]
     fn an_event_of_a_connection_an_earlier_one_closed_is_dropped() {
         FAKE.set(Fake::default());
-        let out = run::<Fake>(
+        let out = run::<Fake, _>(
             vec![
                 message(1, "close"),
                 message(1, "after"),
@@ -299,7 +303,7 @@ mod tests {
     #[test]
     fn an_untouched_connection_costs_no_commit() {
         FAKE.set(Fake::default());
-        let out = run::<Fake>(
+        let out = run::<Fake, _>(
             vec![message(1, "a"), message(2, "b"), message(1, "c")],
             plugin,
         );
