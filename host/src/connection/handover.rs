@@ -12,54 +12,50 @@ use crate::app::{AppGone, AppHandle, Input};
 /// At most this many messages wait in the reader before they go.
 pub(super) const MAX: usize = 32;
 
-/// The messages parsed and not yet handed over. Holds no storage while empty, and
-/// none for a lone message (a client that waits for each reply sends one at a time).
+/// The messages parsed and not yet handed over. Holds no storage while empty: an
+/// idle connection keeps nothing here, and the connection's task (whose state every
+/// connection holds for its whole life) only the list's three words.
 #[derive(Default)]
 pub(super) struct Handover {
-    /// The only waiting message, while there is one.
-    first: Option<Input>,
-    /// The waiting messages, in order, while there are two or more.
-    more: Vec<Input>,
+    /// The waiting messages, in order.
+    inputs: Vec<Input>,
 }
 
 impl Handover {
     /// Whether nothing waits.
     pub(super) fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.is_empty()
+        self.inputs.is_empty()
     }
 
     /// Whether [`MAX`] messages wait.
     pub(super) fn is_full(&self) -> bool {
-        self.more.len() >= MAX
+        self.inputs.len() >= MAX
     }
 
     /// Adds `input` after those waiting.
     pub(super) fn push(&mut self, input: Input) {
-        if let Some(first) = self.first.take() {
-            self.more.reserve_exact(MAX);
-            self.more.push(first);
-            self.more.push(input);
-        } else if self.more.is_empty() {
-            self.first = Some(input);
-        } else {
-            self.more.push(input);
-        }
+        self.inputs.push(input);
     }
 
     /// Hands what waits to `app`'s actor, in order, if its queue has room for it
     /// now; `Ok(false)`: it has not, and everything still waits (see
     /// [`Handover::flush`]). Gives the storage back.
     pub(super) fn try_flush(&mut self, app: &AppHandle) -> Result<bool, AppGone> {
-        if let Some(first) = self.first.take() {
-            self.first = app.try_send(first)?;
-            return Ok(self.first.is_none());
-        }
-        if self.more.is_empty() {
-            return Ok(true);
-        }
-        let sent = app.try_send_all(&mut self.more)?;
+        let sent = match self.inputs.len() {
+            0 => return Ok(true),
+            // A lone message (a client that waits for each reply): no lot to take.
+            1 => match self.inputs.pop().map(|input| app.try_send(input)) {
+                Some(Ok(Some(refused))) => {
+                    self.inputs.push(refused);
+                    false
+                }
+                Some(Err(gone)) => return Err(gone),
+                Some(Ok(None)) | None => true,
+            },
+            _ => app.try_send_all(&mut self.inputs)?,
+        };
         if sent {
-            self.more = Vec::new();
+            self.inputs = Vec::new();
         }
         Ok(sent)
     }
@@ -71,13 +67,13 @@ impl Handover {
             return Ok(());
         }
         Box::pin(async {
-            for input in self.first.take().into_iter().chain(self.more.drain(..)) {
+            for input in self.inputs.drain(..) {
                 app.send(input).await?;
             }
             Ok(())
         })
         .await?;
-        self.more = Vec::new();
+        self.inputs = Vec::new();
         Ok(())
     }
 }
@@ -111,7 +107,6 @@ mod tests {
         let mut handover = Handover::default();
         handover.push(event(1));
         assert!(!handover.is_empty());
-        assert_eq!(handover.more.capacity(), 0, "a lone message took storage");
         handover.flush(&app).await.unwrap();
         assert!(handover.is_empty());
         assert_eq!(conns(&mut inbox), [1]);
@@ -123,7 +118,7 @@ mod tests {
         assert!(handover.is_full());
         handover.flush(&app).await.unwrap();
         assert!(handover.is_empty());
-        assert_eq!(handover.more.capacity(), 0, "the storage was kept");
+        assert_eq!(handover.inputs.capacity(), 0, "the storage was kept");
         assert_eq!(conns(&mut inbox), (2..2 + MAX as u64).collect::<Vec<_>>());
         handover.flush(&app).await.unwrap();
         assert!(

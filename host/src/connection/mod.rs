@@ -116,8 +116,19 @@ pub(crate) async fn serve<S: Io>(io: S, conn: ConnId, app: AppHandle, welcome: B
     // Reader and writer run in this one task (a connection is one task, not two):
     // whichever has work is polled; the writer ends once the reader is done.
     let reading = async {
-        let mut ending =
-            reader::read_loop(&mut stream, conn, &app, &outbox, &gate, close_sent).await;
+        let mut handover = handover::Handover::default();
+        let mut ending = reader::read_loop(
+            &mut stream,
+            conn,
+            &app,
+            &outbox,
+            &gate,
+            close_sent,
+            &mut handover,
+        )
+        .await;
+        // The messages before the end go first (an app that is gone takes none).
+        let _ = handover.flush(&app).await;
         if let Some(error) = ending.error.take() {
             let _ = app.send(Input::Event(Event::Error { conn, error })).await;
         }
@@ -358,6 +369,7 @@ mod footprint {
         let (io, _client) = tokio::io::duplex(1024);
         let task = super::serve(io, 7, app, Box::default());
         let size = std::mem::size_of_val(&task);
+        eprintln!("a connection's task holds {size} bytes of state");
         assert!(
             size <= 2 << 10,
             "a connection's task holds {size} bytes of state"

@@ -29,28 +29,12 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// replies to the messages before it.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Reads frames and hands messages to the app until the connection ends; every
-/// message is handed over before the end is returned.
+/// Reads frames and hands messages to the app until the connection ends. The
+/// messages it reads wait in `handover` while the next frame is already there, and
+/// go to the app before the reader waits or looks at anything else; some may still
+/// wait when it returns (the caller hands them over before the connection's last
+/// events).
 pub(super) async fn read_loop<S: Io>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
-    conn: ConnId,
-    app: &AppHandle,
-    outbox: &Outbox,
-    gate: &GateState,
-    close_sent: oneshot::Receiver<WriterEnd>,
-) -> Ending {
-    let mut handover = Handover::default();
-    let ending = read_frames(stream, conn, app, outbox, gate, close_sent, &mut handover).await;
-    match handover.flush(app).await {
-        Ok(()) => ending,
-        Err(_) => Ending::dropped(None),
-    }
-}
-
-/// [`read_loop`]'s loop: the messages it reads wait in `handover` while the next
-/// frame is already there, and go to the app before the reader waits or looks at
-/// anything else.
-async fn read_frames<S: Io>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     conn: ConnId,
     app: &AppHandle,
@@ -75,7 +59,7 @@ async fn read_frames<S: Io>(
     tokio::pin!(alarm);
     let mut armed: Option<Instant> = None;
     let mut turn: u32 = 0;
-    loop {
+    'frames: loop {
         if let Some(beat) = heartbeat.deadline()
             && armed.is_none_or(|at| beat < at)
         {
@@ -83,61 +67,65 @@ async fn read_frames<S: Io>(
             armed = Some(beat);
         }
         let check = turn.is_multiple_of(CHECK_EVERY);
-        // While messages wait to be handed over, the socket is polled once more (with
-        // the task's own waker): a frame that is already there joins them.
-        let probe = if handover.is_empty() || handover.is_full() || check || deadline.is_some() {
-            None
-        } else {
-            Some(poll_fn(|cx| Poll::Ready(stream.poll_next_unpin(cx))).await)
-        };
         // The socket was polled and is not ready: the wait below need not poll it
-        // before it sleeps (its waker is registered), unless the hand-over waits
-        // for room first (a wake-up may be taken by that wait).
-        let mut registered = matches!(probe, Some(Poll::Pending));
-        if !matches!(probe, Some(Poll::Ready(_))) {
-            match handover.try_flush(app) {
-                Ok(true) => {}
-                Ok(false) => {
-                    registered = false;
-                    if handover.flush(app).await.is_err() {
-                        return Ending::dropped(None);
+        // before it sleeps (its waker is registered), unless the hand-over waits for
+        // room first (a wake-up may be taken by that wait).
+        let mut registered = false;
+        // (Written so that no frame is held across an await of this loop: the task's
+        // state, which every connection keeps for its whole life, would hold room
+        // for one.)
+        let wake = 'wake: {
+            // While messages wait to be handed over, the socket is polled once more
+            // (with the task's own waker): a frame that is already there joins them.
+            if !(handover.is_empty() || handover.is_full() || check || deadline.is_some()) {
+                match poll_fn(|cx| Poll::Ready(stream.poll_next_unpin(cx))).await {
+                    Poll::Ready(next) => break 'wake Wake::Frame(next),
+                    Poll::Pending => registered = true,
+                }
+            }
+            {
+                match handover.try_flush(app) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        registered = false;
+                        if handover.flush(app).await.is_err() {
+                            return Ending::dropped(None);
+                        }
+                    }
+                    Err(_) => return Ending::dropped(None),
+                }
+                if let Some(deadline) = deadline {
+                    // The clock is read at every frame here too: a client that keeps sending
+                    // after the gateway's close frame keeps the socket ready, and the
+                    // timeout's own timer would never be polled.
+                    let next = if Instant::now() < deadline {
+                        tokio::time::timeout_at(deadline, stream.next()).await.ok()
+                    } else {
+                        None
+                    };
+                    match next {
+                        Some(next) => Wake::Frame(next),
+                        None => {
+                            tracing::debug!(app = %app.name, conn, "the client did not answer the close frame in time");
+                            break 'frames;
+                        }
+                    }
+                } else if let Some(wake) = check
+                    .then(|| due_now(&mut close_sent, close_watch_done, armed))
+                    .flatten()
+                {
+                    wake
+                } else {
+                    // The socket first: a frame that is there is taken without polling the
+                    // rest (the check above keeps a flood from starving them).
+                    tokio::select! {
+                        biased;
+                        next = SkipFirst::new(stream.next(), registered) => Wake::Frame(next),
+                        () = holding(gate) => Wake::Held,
+                        sent = &mut close_sent, if !close_watch_done => Wake::Writer(sent.ok()),
+                        () = &mut alarm, if armed.is_some() => Wake::Alarm,
                     }
                 }
-                Err(_) => return Ending::dropped(None),
-            }
-        }
-        let wake = if let Some(Poll::Ready(next)) = probe {
-            Wake::Frame(next)
-        } else if let Some(deadline) = deadline {
-            // The clock is read at every frame here too: a client that keeps sending
-            // after the gateway's close frame keeps the socket ready, and the
-            // timeout's own timer would never be polled.
-            let next = if Instant::now() < deadline {
-                tokio::time::timeout_at(deadline, stream.next()).await.ok()
-            } else {
-                None
-            };
-            match next {
-                Some(next) => Wake::Frame(next),
-                None => {
-                    tracing::debug!(app = %app.name, conn, "the client did not answer the close frame in time");
-                    break;
-                }
-            }
-        } else if let Some(wake) = check
-            .then(|| due_now(&mut close_sent, close_watch_done, armed))
-            .flatten()
-        {
-            wake
-        } else {
-            // The socket first: a frame that is there is taken without polling the
-            // rest (the check above keeps a flood from starving them).
-            tokio::select! {
-                biased;
-                next = SkipFirst::new(stream.next(), registered) => Wake::Frame(next),
-                () = holding(gate) => Wake::Held,
-                sent = &mut close_sent, if !close_watch_done => Wake::Writer(sent.ok()),
-                () = &mut alarm, if armed.is_some() => Wake::Alarm,
             }
         };
         turn = turn.wrapping_add(1);
@@ -228,8 +216,9 @@ async fn read_frames<S: Io>(
             }
             // Pings are answered by the protocol layer; pongs need nothing.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            // What came before the error goes first.
-            Some(Err(_)) if handover.flush(app).await.is_err() => return Ending::dropped(None),
+            // What came before the error goes first (if the app's queue is full, the
+            // caller hands it over before the error).
+            Some(Err(_)) if handover.try_flush(app).is_err() => return Ending::dropped(None),
             Some(Err(e)) => match failure(&e) {
                 Failure::Ended => break,
                 Failure::Dropped(error) => {
