@@ -11,11 +11,13 @@ use std::time::Duration;
 use wasmtime::Store;
 
 use super::PluginError;
+use super::bindings::v0_2::HANDLER_EXPORT;
 use super::bindings::{v0_1, v0_2};
 use super::budget::Budget;
 use super::commit::{Batch, Committer};
 use super::convert::{self, Commands};
 use super::engine::PluginEngine;
+use super::events::{self, Handle};
 use super::loader::LoadedPlugin;
 use super::loader::Pre;
 use super::output::PluginLog;
@@ -64,7 +66,8 @@ pub struct PluginInstance {
 /// The instance's exports, per contract version.
 enum Bound {
     V0_1(v0_1::Plugin),
-    V0_2(v0_2::Plugin),
+    /// With `handle`, called with the host's own lowering (see `events`).
+    V0_2(v0_2::Plugin, Handle),
 }
 
 fn trap(hook: &'static str, error: &wasmtime::Error) -> HookTrap {
@@ -119,7 +122,18 @@ impl PluginInstance {
         };
         let plugin = match &plugin.compiled.pre {
             Pre::V0_1(pre) => Bound::V0_1(pre.instantiate(&mut store).map_err(instantiate)?),
-            Pre::V0_2(pre) => Bound::V0_2(pre.instantiate(&mut store).map_err(instantiate)?),
+            Pre::V0_2(pre) => {
+                let instance = pre
+                    .instance_pre()
+                    .instantiate(&mut store)
+                    .map_err(instantiate)?;
+                let bindings = v0_2::Plugin::new(&mut store, &instance).map_err(instantiate)?;
+                let index = events::export_index(pre.instance_pre()).ok_or_else(|| {
+                    PluginError::Instantiate(format!("it has no `handle` in `{HANDLER_EXPORT}`"))
+                })?;
+                let handle = Handle::new(&mut store, &instance, &index).map_err(instantiate)?;
+                Bound::V0_2(bindings, handle)
+            }
         };
         Ok(Self {
             store,
@@ -226,14 +240,14 @@ impl PluginInstance {
         }
         let lowered: Vec<_> = events
             .iter()
-            .map(|(e, ctx)| convert::v0_2::event(e, ctx.as_ref()))
+            .map(|(e, ctx)| events::event(e, ctx.as_ref()))
             .collect();
         self.start_batch(u32::try_from(events.len()).unwrap_or(u32::MAX));
-        let Bound::V0_2(p) = &self.plugin else {
+        let Bound::V0_2(_, handle) = &self.plugin else {
             return Ok(Commands::Converted(Vec::new().into_iter()));
         };
-        p.wsgate_plugin_handler()
-            .call_handle(&mut self.store, &lowered)
+        handle
+            .call(&mut self.store, &lowered)
             .map(|c| Commands::V0_2(c.into_iter()))
             .map_err(|e| trap("on-message", &e))
     }
@@ -241,7 +255,7 @@ impl PluginInstance {
     /// Whether the plugin reads host state (contract 0.2: `room-size`, …): then the
     /// app's directory is lent to the store for each call.
     pub(crate) fn reads_host_state(&self) -> bool {
-        matches!(self.plugin, Bound::V0_2(_))
+        matches!(self.plugin, Bound::V0_2(..))
     }
 
     /// Lends `directory` to the store for the host imports; take it back with
@@ -283,7 +297,7 @@ impl PluginInstance {
                 .wsgate_plugin_handler()
                 .call_on_accept(&mut self.store, conn, &request.into())
                 .map(AcceptDecision::from),
-            Bound::V0_2(p) => {
+            Bound::V0_2(p, _) => {
                 let lists = convert::v0_2::request_lists(&request);
                 p.wsgate_plugin_handler()
                     .call_on_accept(
@@ -328,9 +342,8 @@ impl PluginInstance {
                 }
                 .map(|c| Commands::V0_1(c.into_iter()))
             }
-            Bound::V0_2(p) => p
-                .wsgate_plugin_handler()
-                .call_handle(&mut self.store, &[convert::v0_2::event(event, ctx)])
+            Bound::V0_2(_, handle) => handle
+                .call(&mut self.store, &[events::event(event, ctx)])
                 .map(|c| Commands::V0_2(c.into_iter())),
         };
         answer.map_err(|e| trap(event.hook(), &e))
@@ -341,7 +354,7 @@ impl PluginInstance {
         self.start_call();
         let answer = match &self.plugin {
             Bound::V0_1(p) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
-            Bound::V0_2(p) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
+            Bound::V0_2(p, _) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
         };
         answer.map_err(|e| trap("snapshot", &e))
     }
@@ -353,7 +366,7 @@ impl PluginInstance {
             Bound::V0_1(p) => p
                 .wsgate_plugin_handler()
                 .call_restore(&mut self.store, state),
-            Bound::V0_2(p) => p
+            Bound::V0_2(p, _) => p
                 .wsgate_plugin_handler()
                 .call_restore(&mut self.store, state),
         };

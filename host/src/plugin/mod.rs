@@ -9,6 +9,8 @@
 //! - [`output`]: plugin stdout/stderr and `log` → tracing.
 //! - `bindings`: the generated host bindings.
 //! - `convert`: the host's own types (`crate::model`) to and from the bindings.
+//! - `events`: contract 0.2's `handle`, called with the host's own lowering of the
+//!   events (an empty attachment costs no call into the plugin).
 //!
 //! Below the runtime: it imports only `config` and `model` of the crate.
 
@@ -17,6 +19,7 @@ mod budget;
 mod commit;
 mod convert;
 pub mod engine;
+mod events;
 pub mod instance;
 pub mod loader;
 pub(crate) mod output;

@@ -80,7 +80,15 @@ async fn a_users_connections_all_get_send_user_and_close_user() {
     let mut alice1 = gw.connect("/t?user=alice").await;
     let mut alice2 = gw.connect("/t?user=alice").await;
     let mut bob = gw.connect("/t?user=bob").await;
-    assert_eq!(json(&mut alice1, "me").await["user"], "alice");
+    let me = json(&mut alice1, "me").await;
+    assert_eq!(me["user"], "alice");
+    // No attachment: the event's is empty (the host lowers it without a call into
+    // the plugin), and so it is again after one was set and cleared.
+    assert_eq!(me["attachment"], "", "{me}");
+    alice1.send_text("attach note").await;
+    assert_eq!(json(&mut alice1, "me").await["attachment"], "note");
+    alice1.send_text("attach").await;
+    assert_eq!(json(&mut alice1, "me").await["attachment"], "", "cleared");
     bob.send_text("send-user alice hi alice").await;
     assert_eq!(alice1.recv_text().await, "hi alice");
     assert_eq!(alice2.recv_text().await, "hi alice");

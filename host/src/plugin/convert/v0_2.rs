@@ -5,8 +5,7 @@ use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::model::{
-    AcceptDecision, Command, ConnContext, ConnId, ConnectionError, ConnectionInfo, ErrorKind,
-    Event, Payload, Request,
+    AcceptDecision, Command, ConnectionError, ConnectionInfo, ErrorKind, Payload, Request,
 };
 use crate::plugin::bindings::v0_2::types;
 
@@ -38,20 +37,11 @@ fn kind(kind: ErrorKind) -> types::ErrorKind {
     }
 }
 
-fn error(e: &ConnectionError) -> types::ConnectionError<'_> {
+/// The error as events show it.
+pub(crate) fn error(e: &ConnectionError) -> types::ConnectionError<'_> {
     types::ConnectionError {
         kind: kind(e.kind),
         message: &e.message,
-    }
-}
-
-/// The connection as events show it: its id, user and attachment, borrowed from
-/// what the host holds (nothing is copied on the host's side).
-fn connection(id: ConnId, ctx: Option<&ConnContext>) -> types::Connection<'_> {
-    types::Connection {
-        id,
-        user: ctx.and_then(|c| c.user.as_deref()),
-        attachment: ctx.map_or(&[][..], |c| &c.attachment[..]),
     }
 }
 
@@ -79,34 +69,6 @@ pub(crate) fn request_lists(r: &Request) -> RequestLists<'_> {
         .collect();
     let subprotocols = r.subprotocols.iter().map(String::as_str).collect();
     (headers, subprotocols)
-}
-
-/// The 0.2 event for `event`, with the connection's context; it borrows both.
-pub(crate) fn event<'a>(event: &'a Event, ctx: Option<&'a ConnContext>) -> types::Event<'a> {
-    match event {
-        Event::Connect { conn } => types::Event::Connect(connection(*conn, ctx)),
-        Event::Text { conn, text } => types::Event::Message(types::MessageEvent {
-            conn: connection(*conn, ctx),
-            text: text.as_str(),
-        }),
-        Event::Binary { conn, data } => types::Event::Binary(types::BinaryEvent {
-            conn: connection(*conn, ctx),
-            data,
-        }),
-        Event::Error { conn, error: e } => types::Event::Error(types::ErrorEvent {
-            conn: connection(*conn, ctx),
-            error: error(e),
-        }),
-        Event::Close { conn, code, reason } => types::Event::Close(types::CloseEvent {
-            conn: connection(*conn, ctx),
-            code: *code,
-            reason,
-        }),
-        Event::Timer { key, data } => types::Event::Timer(types::TimerEvent { key, data }),
-        Event::Backend { name, payload } => {
-            types::Event::Backend(types::BackendEvent { name, payload })
-        }
-    }
 }
 
 fn payload(p: types::Payload) -> Payload {
