@@ -168,7 +168,7 @@ pub(crate) enum Event<'a> {
 /// The signature of `handle`, with these types.
 type Signature<'a> = (&'a [Event<'a>],);
 
-/// Where a 0.2 component exports `handle`, looked up once per loaded plugin.
+/// Where a 0.2 component exports `handle` (looked up once, when the plugin loads).
 pub(crate) fn export_index<T>(pre: &InstancePre<T>) -> Option<ComponentExportIndex> {
     let component = pre.component();
     let (_, interface) = component.get_export(None, HANDLER_EXPORT)?;

@@ -11,7 +11,6 @@ use std::time::Duration;
 use wasmtime::Store;
 
 use super::PluginError;
-use super::bindings::v0_2::HANDLER_EXPORT;
 use super::bindings::{v0_1, v0_2};
 use super::budget::Budget;
 use super::commit::{Batch, Committer};
@@ -122,16 +121,14 @@ impl PluginInstance {
         };
         let plugin = match &plugin.compiled.pre {
             Pre::V0_1(pre) => Bound::V0_1(pre.instantiate(&mut store).map_err(instantiate)?),
-            Pre::V0_2(pre) => {
-                let instance = pre
-                    .instance_pre()
-                    .instantiate(&mut store)
-                    .map_err(instantiate)?;
-                let bindings = v0_2::Plugin::new(&mut store, &instance).map_err(instantiate)?;
-                let index = events::export_index(pre.instance_pre()).ok_or_else(|| {
-                    PluginError::Instantiate(format!("it has no `handle` in `{HANDLER_EXPORT}`"))
-                })?;
-                let handle = Handle::new(&mut store, &instance, &index).map_err(instantiate)?;
+            Pre::V0_2 {
+                instance_pre,
+                indices,
+                handle,
+            } => {
+                let instance = instance_pre.instantiate(&mut store).map_err(instantiate)?;
+                let bindings = indices.load(&mut store, &instance).map_err(instantiate)?;
+                let handle = Handle::new(&mut store, &instance, handle).map_err(instantiate)?;
                 Bound::V0_2(bindings, handle)
             }
         };

@@ -74,7 +74,13 @@ impl std::fmt::Display for Contract {
 #[derive(Clone)]
 pub(crate) enum Pre {
     V0_1(v0_1::PluginPre<StoreState>),
-    V0_2(v0_2::PluginPre<StoreState>),
+    /// With the bindings' export indices and `handle`'s (see `events`), looked up
+    /// once here rather than at every instance's start.
+    V0_2 {
+        instance_pre: wasmtime::component::InstancePre<StoreState>,
+        indices: v0_2::PluginIndices,
+        handle: wasmtime::component::ComponentExportIndex,
+    },
 }
 
 /// The kind of WebAssembly binary, from its 8-byte preamble.
@@ -143,7 +149,13 @@ fn compile_and_link(
     let instance_pre = engine.linker.instantiate_pre(&component).map_err(link)?;
     let pre = match contract {
         Contract::V0_1 => Pre::V0_1(v0_1::PluginPre::new(instance_pre).map_err(link)?),
-        Contract::V0_2 => Pre::V0_2(v0_2::PluginPre::new(instance_pre).map_err(link)?),
+        Contract::V0_2 => Pre::V0_2 {
+            indices: v0_2::PluginIndices::new(&instance_pre).map_err(link)?,
+            handle: super::events::export_index(&instance_pre).ok_or_else(|| {
+                PluginError::Link(format!("it has no `handle` in `{}`", v0_2::HANDLER_EXPORT))
+            })?,
+            instance_pre,
+        },
     };
     let safely = contract == Contract::V0_2 && batches_safely(engine, &component);
     Ok((pre, contract, safely))
