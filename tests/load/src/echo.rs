@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Client, Target};
-use crate::procfs::{CpuMeter, CpuTime};
+use crate::procfs::{CpuMeter, CpuUse};
 use crate::raw;
 use crate::stats::{Latency, Percentiles, Window};
 
@@ -70,8 +70,12 @@ pub struct EchoReport {
     pub latency: Percentiles,
     /// Connections that failed (could not open, or broke during the run).
     pub failures: usize,
-    /// Server CPU seconds during the measured window, when its pid was given.
+    /// Server CPU seconds during the measured window, when its pid was given: its
+    /// CPU-s per second over the meter's span times the window's length.
     pub server_cpu_s: Option<f64>,
+    /// Wall-clock seconds between the meter's two reads of the server's CPU time
+    /// (the window's length, or more when the reader woke late).
+    pub server_cpu_span_s: Option<f64>,
     /// Round trips per server CPU-second.
     pub msgs_per_cpu_s: Option<f64>,
     /// Server CPU time per round trip in its own code, µs (from `/proc`'s utime):
@@ -160,35 +164,43 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<EchoReport> {
         let generator = CpuMeter::start(std::process::id()).ok();
         tokio::time::sleep_until(window.end.into()).await;
         (
-            server.and_then(|m| m.used_split().ok()),
-            generator.and_then(|m| m.used().ok()),
+            server.and_then(|m| m.span().ok()),
+            generator.and_then(|m| m.span().ok()),
         )
     });
     for task in tasks {
         let _ = task.await;
     }
     let (server_cpu, generator_cpu) = meter.await.unwrap_or((None, None));
-    let server_cpu_s = server_cpu.map(CpuTime::total);
     let t = totals
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let msgs_per_sec = t.latency.count() as f64 / window.seconds();
-    let per_msg = |seconds: f64| {
-        let count = t.latency.count();
-        (count > 0).then(|| seconds * 1e6 / count as f64)
+    // Per-message CPU from rates: CPU-s per second over the meter's own span, over
+    // messages per second over the window (a late read would otherwise count CPU
+    // time of the span's overrun against the window's messages).
+    let per_msg = |seconds: f64| (msgs_per_sec > 0.0).then(|| seconds * 1e6 / msgs_per_sec);
+    let rate = |cpu: &CpuUse, part: f64| {
+        if cpu.seconds > 0.0 {
+            part / cpu.seconds
+        } else {
+            0.0
+        }
     };
     Ok(EchoReport {
         msgs_per_sec,
         mb_per_sec: msgs_per_sec * opts.size as f64 / 1e6,
         latency: t.latency.summary(),
         failures: t.failures,
-        server_cpu_s,
-        msgs_per_cpu_s: server_cpu_s
+        server_cpu_s: server_cpu.map(|c| c.per_second() * window.seconds()),
+        server_cpu_span_s: server_cpu.map(|c| c.seconds),
+        msgs_per_cpu_s: server_cpu
+            .map(|c| c.per_second())
             .filter(|s| *s > 0.0)
-            .map(|s| t.latency.count() as f64 / s),
-        server_user_us_per_msg: server_cpu.and_then(|c| per_msg(c.user)),
-        server_kernel_us_per_msg: server_cpu.and_then(|c| per_msg(c.system)),
-        generator_cpu_percent: generator_cpu.map(|s| s * 100.0 / window.seconds()),
+            .map(|s| msgs_per_sec / s),
+        server_user_us_per_msg: server_cpu.and_then(|c| per_msg(rate(&c, c.time.user))),
+        server_kernel_us_per_msg: server_cpu.and_then(|c| per_msg(rate(&c, c.time.system))),
+        generator_cpu_percent: generator_cpu.map(|c| c.per_second() * 100.0),
     })
 }
 

@@ -1,6 +1,7 @@
 //! A server process's CPU time and resident memory, read from `/proc` (Linux).
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use anyhow::Context;
 
@@ -95,11 +96,38 @@ fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
+/// CPU time a process used over a span, and the span's length as measured between
+/// the two reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuUse {
+    /// CPU time used over the span.
+    pub time: CpuTime,
+    /// Wall-clock seconds between the two reads.
+    pub seconds: f64,
+}
+
+impl CpuUse {
+    /// CPU seconds per wall-clock second over the span (1.0 is one core busy).
+    ///
+    /// Rates come from this rather than from the time the reads were meant to
+    /// happen: a reader on a loaded runtime wakes late, and a late second read
+    /// divided by the planned span reads as more than one core for a process
+    /// pinned to one.
+    pub fn per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.time.total() / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
 /// CPU time of a server over a span: read at the start, then at the end.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
     pid: u32,
     start: CpuTime,
+    at: Instant,
 }
 
 impl CpuMeter {
@@ -111,6 +139,7 @@ impl CpuMeter {
         Ok(Self {
             pid,
             start: cpu_time(pid)?,
+            at: Instant::now(),
         })
     }
 
@@ -127,10 +156,22 @@ impl CpuMeter {
     /// # Errors
     /// As [`cpu_seconds`].
     pub fn used_split(&self) -> anyhow::Result<CpuTime> {
+        self.span().map(|u| u.time)
+    }
+
+    /// CPU time used since [`CpuMeter::start`] and the wall-clock time since then.
+    ///
+    /// # Errors
+    /// As [`cpu_seconds`].
+    pub fn span(&self) -> anyhow::Result<CpuUse> {
         let now = cpu_time(self.pid)?;
-        Ok(CpuTime {
-            user: now.user - self.start.user,
-            system: now.system - self.start.system,
+        let seconds = self.at.elapsed().as_secs_f64();
+        Ok(CpuUse {
+            time: CpuTime {
+                user: now.user - self.start.user,
+                system: now.system - self.start.system,
+            },
+            seconds,
         })
     }
 }
@@ -155,5 +196,31 @@ mod tests {
         }
         assert!(x > 0);
         assert!(cpu_seconds(pid).unwrap() >= 0.0);
+    }
+
+    #[test]
+    fn a_span_measures_its_own_length() {
+        let meter = CpuMeter::start(std::process::id()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let span = meter.span().unwrap();
+        assert!(span.seconds >= 0.05, "{span:?}");
+        assert!(span.time.user >= 0.0 && span.time.system >= 0.0, "{span:?}");
+    }
+
+    #[test]
+    fn a_span_of_no_time_has_no_rate() {
+        let span = CpuUse {
+            time: CpuTime {
+                user: 1.0,
+                system: 0.0,
+            },
+            seconds: 0.0,
+        };
+        assert_eq!(span.per_second(), 0.0);
+        let span = CpuUse {
+            seconds: 2.0,
+            ..span
+        };
+        assert_eq!(span.per_second(), 0.5);
     }
 }

@@ -242,10 +242,12 @@ async fn run_scenario(
             })
             .await?;
             eprintln!(
-                "  {:.0} msg/s, {:.0} msg per server CPU-s, p50 {:.0} µs, p99 {:.0} µs, {} failures, \
-                 generator CPU {:.0} %",
+                "  {:.0} msg/s, {:.0} msg per server CPU-s (server CPU {:.2} s/s over {:.2} s), \
+                 p50 {:.0} µs, p99 {:.0} µs, {} failures, generator CPU {:.0} %",
                 r.msgs_per_sec,
                 r.msgs_per_cpu_s.unwrap_or(f64::NAN),
+                r.server_cpu_s.unwrap_or(f64::NAN) / opts.duration.as_secs_f64(),
+                r.server_cpu_span_s.unwrap_or(f64::NAN),
                 r.latency.p50_us,
                 r.latency.p99_us,
                 r.failures,
