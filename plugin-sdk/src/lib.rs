@@ -46,12 +46,15 @@
 //! - [`host`]: reads of the gateway's state (rooms, users, connections); `testing`,
 //!   its stand-in for native tests.
 //! - [`log`]: write to the gateway's log.
+//! - [`alloc`]: [`alloc::SmallBlocks`], the global allocator of a wasm build (the
+//!   `allocator` feature, on by default), which reuses small blocks.
 //! - [`state`]: [`SerdeState`], snapshot/restore in one line for serde state.
 //! - `export!`: the macro that makes a type the component's entry point.
 
 extern crate self as wsgate_plugin;
 
 pub mod accept;
+pub mod alloc;
 pub mod command;
 pub mod event;
 pub mod host;
@@ -70,6 +73,16 @@ pub use event::{Conn, ConnectionError, ConnectionId, ErrorKind};
 #[cfg(not(target_arch = "wasm32"))]
 pub use host::testing;
 pub use plugin::Plugin;
+
+/// Small blocks reused (see [`alloc`]): the global allocator of a wasm build, unless
+/// the `allocator` feature is off.
+#[cfg(all(
+    feature = "allocator",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static GLOBAL: alloc::SmallBlocks = alloc::SmallBlocks::new();
 
 /// Implementation details used by [`export!`]; not part of the public API.
 #[doc(hidden)]
