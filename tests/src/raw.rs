@@ -77,10 +77,16 @@ pub fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
 impl RawWs {
     /// Connects to `path` and completes a valid handshake.
     pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        Self::connect_sending(addr, path, &[]).await
+    }
+
+    /// Connects to `path` and writes the handshake and `first` (frames, say) in one
+    /// write, before the server has answered: the server reads them together.
+    pub async fn connect_sending(addr: SocketAddr, path: &str, first: &[u8]) -> Self {
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(handshake(path, &[]).as_bytes())
-            .await
-            .unwrap();
+        let mut request = handshake(path, &[]).into_bytes();
+        request.extend_from_slice(first);
+        tcp.write_all(&request).await.unwrap();
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {

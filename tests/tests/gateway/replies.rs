@@ -71,3 +71,25 @@ async fn a_close_alone_is_answered_at_once_and_the_closing_handshake_still_compl
     ws.send(true, op::CLOSE, &close_payload(4001, b"")).await;
     ws.expect_tcp_closed().await;
 }
+
+/// Frames a client writes together with its handshake, before the answer (as some
+/// pipelining clients do), are read by the HTTP layer with the request: the gateway
+/// must hand them on, in order, small and large alike.
+#[tokio::test]
+async fn frames_sent_with_the_handshake_are_all_echoed_in_order() {
+    let gw = TestGateway::start(vec![app("echo", "/echo", plugins::ECHO)]).await;
+    for round in 0..20 {
+        let mut texts: Vec<String> = (0..16).map(|i| format!("early {round} {i}")).collect();
+        texts.push("x".repeat(20_000 + round));
+        let mut first = Vec::new();
+        for text in &texts {
+            first.extend_from_slice(&encode(true, 0, op::TEXT, text.as_bytes(), true));
+        }
+        let mut ws = RawWs::connect_sending(gw.addr, "/echo", &first).await;
+        for text in &texts {
+            let frame = ws.frame().await.expect("an echo");
+            assert_eq!(frame.opcode, op::TEXT, "round {round}");
+            assert_eq!(frame.payload, text.as_bytes(), "round {round}");
+        }
+    }
+}
