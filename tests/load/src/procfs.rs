@@ -148,15 +148,7 @@ impl CpuMeter {
     /// # Errors
     /// As [`cpu_seconds`].
     pub fn used(&self) -> anyhow::Result<f64> {
-        self.used_split().map(CpuTime::total)
-    }
-
-    /// CPU time used since [`CpuMeter::start`], user and kernel apart.
-    ///
-    /// # Errors
-    /// As [`cpu_seconds`].
-    pub fn used_split(&self) -> anyhow::Result<CpuTime> {
-        self.span().map(|u| u.time)
+        self.span().map(|u| u.time.total())
     }
 
     /// CPU time used since [`CpuMeter::start`] and the wall-clock time since then.
