@@ -47,27 +47,33 @@ enum Write {
 /// Drains the outbound queue into the socket: what is queued is fed and flushed in
 /// batches (a flush waits until the client takes the bytes: backpressure). After a
 /// close frame nothing more is sent; on abort the writer gives up at once.
-pub(super) async fn write_loop<S: Io>(
+///
+/// A plain function returning the future, not an `async fn`: the future keeps the
+/// writer where it was built, and no second copy of its arguments (an `async fn`
+/// keeps both for its whole life, in every connection's task).
+pub(super) fn write_loop<S: Io>(
     sink: SplitSink<WebSocketStream<S>, Message>,
     queue: OutboxReceiver,
     ended: oneshot::Sender<WriterEnd>,
     stopped: oneshot::Receiver<()>,
-) -> SplitSink<WebSocketStream<S>, Message> {
+) -> impl Future<Output = SplitSink<WebSocketStream<S>, Message>> {
     let mut writer = Writer {
         sink,
         queue,
         stopped,
     };
-    let end = writer.run().await;
-    if let Some(end) = end {
-        let _ = ended.send(end);
-        if matches!(end, WriterEnd::CloseSent) {
-            // The reader finishes the closing handshake; keep the write half open
-            // until it is done.
-            let _ = (&mut writer.stopped).await;
+    async move {
+        let end = writer.run().await;
+        if let Some(end) = end {
+            let _ = ended.send(end);
+            if matches!(end, WriterEnd::CloseSent) {
+                // The reader finishes the closing handshake; keep the write half open
+                // until it is done.
+                let _ = (&mut writer.stopped).await;
+            }
         }
+        writer.sink
     }
-    writer.sink
 }
 
 /// The writer's state.
@@ -87,6 +93,12 @@ impl<S: Io> Writer<S> {
     }
 
     /// Writes until stopped; says why it ended when the reader must know.
+    ///
+    /// No message is held across a wait here (the task's state, which every
+    /// connection keeps for its whole life, would hold room for several): each goes
+    /// to the sink at once, the wait that follows is for room for the next, and the
+    /// next is taken from the queue only after it. The sink has room whenever a
+    /// message is put: it is fresh, or was last flushed or waited on for room.
     async fn run(&mut self) -> Option<WriterEnd> {
         let mut unflushed = 0usize;
         loop {
@@ -95,53 +107,54 @@ impl<S: Io> Writer<S> {
             }
             // What is queued already is taken without a wait (and without polling
             // `stopped`, which the check above covered).
-            let first = match self.queue.try_recv() {
-                Some(out) => Some(out),
+            let mut out = match self.queue.try_recv() {
+                Some(out) => out,
                 None => tokio::select! {
                     biased;
                     _ = &mut self.stopped => return None,
-                    out = self.queue.recv() => out,
+                    out = self.queue.recv() => out?,
                 },
             };
-            let mut next = Some(first?);
-            while let Some(out) = next.take() {
+            loop {
                 if self.queue.is_aborted() {
                     // Given up on (slow consumer): what is still queued is dropped.
                     return Some(Box::pin(self.close_slow_consumer()).await);
                 }
-                let message = match out {
-                    Outbound::Message(message) => message,
-                    Outbound::Ping => Message::Ping(bytes::Bytes::new()),
+                let written = match out {
+                    Outbound::Message(message) => {
+                        unflushed += message.len();
+                        self.put(message)
+                    }
+                    Outbound::Ping => self.put(Message::Ping(bytes::Bytes::new())),
                     Outbound::Close { code, reason } => {
                         return Some(Box::pin(self.close(code, reason)).await);
                     }
                     Outbound::Flushed(done) => {
                         // Everything queued before it is out: say so.
                         unflushed = 0;
-                        match self.flush().await {
-                            Write::Done => {}
-                            Write::Failed => return None,
-                            Write::Aborted => {
-                                return Some(Box::pin(self.close_slow_consumer()).await);
-                            }
+                        let flushed = self.flush().await;
+                        if flushed == Write::Done {
+                            let _ = done.send(());
                         }
-                        let _ = done.send(());
-                        next = self.queue.try_recv();
-                        continue;
+                        flushed
                     }
                 };
-                unflushed += message.len();
-                let fed = self.feed(message).await;
-                let written = if fed == Write::Done && unflushed >= FLUSH_EVERY {
-                    unflushed = 0;
-                    self.flush().await
-                } else {
-                    fed
+                let written = match written {
+                    Write::Done if unflushed >= FLUSH_EVERY => {
+                        unflushed = 0;
+                        self.flush().await
+                    }
+                    Write::Done => self.ready().await,
+                    other => other,
                 };
                 match written {
-                    Write::Done => next = self.queue.try_recv(),
+                    Write::Done => {}
                     Write::Failed => return None,
                     Write::Aborted => return Some(Box::pin(self.close_slow_consumer()).await),
+                }
+                match self.queue.try_recv() {
+                    Some(next) => out = next,
+                    None => break,
                 }
             }
             unflushed = 0;
@@ -153,20 +166,18 @@ impl<S: Io> Writer<S> {
         }
     }
 
-    /// Hands `message` to the protocol layer, unless the connection is aborted or
-    /// ends while it waits for room.
-    async fn feed(&mut self, message: Message) -> Write {
-        let mut message = Some(message);
-        poll_fn(|cx| {
-            self.poll_write(cx, |sink, cx| match sink.as_mut().poll_ready(cx) {
-                Poll::Ready(Ok(())) => Poll::Ready(match message.take() {
-                    Some(message) => sink.as_mut().start_send(message),
-                    None => Ok(()),
-                }),
-                other => other,
-            })
-        })
-        .await
+    /// Hands `message` to the sink, which has room for it (see [`Writer::run`]).
+    fn put(&mut self, message: Message) -> Write {
+        match Pin::new(&mut self.sink).start_send(message) {
+            Ok(()) => Write::Done,
+            Err(_) => Write::Failed,
+        }
+    }
+
+    /// Waits for room for the next message (the one put last goes to the protocol
+    /// layer), unless the connection is aborted or ends first.
+    async fn ready(&mut self) -> Write {
+        poll_fn(|cx| self.poll_write(cx, |sink, cx| sink.as_mut().poll_ready(cx))).await
     }
 
     /// Flushes, unless the connection is aborted or ends first.

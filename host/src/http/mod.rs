@@ -178,17 +178,13 @@ pub(crate) async fn handle(
     // No span per connection: one lives as long as its connection and costs an idle
     // connection 0.37 KiB (the subscriber's slot, formatted fields and extensions),
     // for a handful of debug events, which carry `app` and `conn` themselves.
-    shared.connections.spawn(async move {
-        // The connection holds its place in the app's limits until it ends.
-        let _slot = slot;
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                connection::serve(TokioIo::new(upgraded), conn, app, welcome).await;
-            }
-            Err(e) => {
-                tracing::debug!(app = %app.name, conn, "the upgrade did not complete: {e}");
-            }
-        }
-    });
+    // The connection holds its place in the app's limits (`slot`) until it ends.
+    shared.connections.spawn(connection::serve(
+        async move { on_upgrade.await.map(TokioIo::new) },
+        slot,
+        conn,
+        app,
+        welcome,
+    ));
     Ok(response)
 }
