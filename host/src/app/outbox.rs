@@ -235,22 +235,36 @@ impl OutboxReceiver {
 
     /// The next item, waiting for one; `None` once every sender is gone and the
     /// queue is empty.
+    #[cfg(test)]
     pub(crate) async fn recv(&mut self) -> Option<Outbound> {
-        poll_fn(|cx| {
-            if let Some(out) = self.try_recv() {
-                return Poll::Ready(Some(out));
-            }
-            self.shared.writer.register(cx.waker());
-            // Re-check after registering: a push may have come in between.
-            if let Some(out) = self.try_recv() {
-                return Poll::Ready(Some(out));
-            }
-            if self.shared.senders.load(Ordering::Acquire) == 0 {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await
+        if poll_fn(|cx| self.poll_queued(cx)).await {
+            self.try_recv()
+        } else {
+            None
+        }
+    }
+
+    /// Ready with `true` once something is queued (it is not taken: see
+    /// [`OutboxReceiver::try_recv`]), with `false` once every sender is gone and the
+    /// queue is empty. The writer waits here holding nothing.
+    pub(crate) fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        if self.has_queued() {
+            return Poll::Ready(true);
+        }
+        self.shared.writer.register(cx.waker());
+        // Re-check after registering: a push may have come in between.
+        if self.has_queued() {
+            return Poll::Ready(true);
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(false);
+        }
+        Poll::Pending
+    }
+
+    /// Whether something is queued (in the local batch, or behind the lock).
+    fn has_queued(&self) -> bool {
+        !self.batch.is_empty() || self.shared.items.load(Ordering::Acquire) > 0
     }
 
     /// The next item if one is queued.

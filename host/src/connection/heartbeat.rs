@@ -2,8 +2,6 @@
 //! (`ping_interval`, `pong_timeout`) and the idle timeout, as a small state machine
 //! the connection's reader consults.
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use crate::config::Limits;
@@ -21,23 +19,21 @@ pub(crate) enum Due {
 
 /// The heartbeat of one connection.
 #[derive(Debug)]
-pub(crate) struct Heartbeat {
-    ping_interval: Option<Duration>,
-    pong_timeout: Duration,
-    idle_timeout: Option<Duration>,
+pub(crate) struct Heartbeat<'a> {
+    /// The app's limits, read where they are (not copied: the heartbeat is in the
+    /// state every connection's task keeps for its whole life).
+    limits: &'a Limits,
     next_ping: Option<Instant>,
     /// When the unanswered ping went out.
     awaiting_since: Option<Instant>,
     last_data: Instant,
 }
 
-impl Heartbeat {
+impl<'a> Heartbeat<'a> {
     /// The heartbeat of a connection opened at `now`.
-    pub(crate) fn new(limits: &Limits, now: Instant) -> Self {
+    pub(crate) fn new(limits: &'a Limits, now: Instant) -> Self {
         Self {
-            ping_interval: limits.ping_interval,
-            pong_timeout: limits.pong_timeout,
-            idle_timeout: limits.idle_timeout,
+            limits,
             next_ping: limits.ping_interval.map(|i| now + i),
             awaiting_since: None,
             last_data: now,
@@ -55,32 +51,36 @@ impl Heartbeat {
     /// every frame of every connection.
     pub(crate) fn frame_with(&mut self, data: bool, now: impl FnOnce() -> Instant) {
         self.awaiting_since = None;
-        if data && self.idle_timeout.is_some() {
+        if data && self.limits.idle_timeout.is_some() {
             self.last_data = now();
         }
     }
 
     /// The next moment something may be due, if any.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let pong = self.awaiting_since.map(|t| t + self.pong_timeout);
+        let pong = self.awaiting_since.map(|t| t + self.limits.pong_timeout);
         let ping = if self.awaiting_since.is_some() {
             None
         } else {
             self.next_ping
         };
-        let idle = self.idle_timeout.map(|i| self.last_data + i);
+        let idle = self.limits.idle_timeout.map(|i| self.last_data + i);
         [pong, ping, idle].into_iter().flatten().min()
     }
 
     /// What is due at `now`, if anything (a ping due is taken as sent).
     pub(crate) fn due(&mut self, now: Instant) -> Option<Due> {
-        if self.idle_timeout.is_some_and(|i| now >= self.last_data + i) {
+        if self
+            .limits
+            .idle_timeout
+            .is_some_and(|i| now >= self.last_data + i)
+        {
             return Some(Due::Idle);
         }
         if let Some(since) = self.awaiting_since {
-            return (now >= since + self.pong_timeout).then_some(Due::PongTimeout);
+            return (now >= since + self.limits.pong_timeout).then_some(Due::PongTimeout);
         }
-        match (self.next_ping, self.ping_interval) {
+        match (self.next_ping, self.limits.ping_interval) {
             (Some(at), Some(interval)) if now >= at => {
                 self.awaiting_since = Some(now);
                 self.next_ping = Some(now + interval);
@@ -93,6 +93,8 @@ impl Heartbeat {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn limits(ping: u64, pong: u64, idle: Option<u64>) -> Limits {
@@ -107,7 +109,8 @@ mod tests {
     #[test]
     fn a_silent_peer_is_pinged_then_given_up_on() {
         let t0 = Instant::now();
-        let mut hb = Heartbeat::new(&limits(25, 10, None), t0);
+        let l = limits(25, 10, None);
+        let mut hb = Heartbeat::new(&l, t0);
         assert_eq!(hb.deadline(), Some(t0 + Duration::from_secs(25)));
         assert_eq!(hb.due(t0 + Duration::from_secs(24)), None);
         assert_eq!(hb.due(t0 + Duration::from_secs(25)), Some(Due::Ping));
@@ -119,7 +122,8 @@ mod tests {
     #[test]
     fn any_frame_answers_the_ping_and_the_next_one_follows_the_interval() {
         let t0 = Instant::now();
-        let mut hb = Heartbeat::new(&limits(25, 10, None), t0);
+        let l = limits(25, 10, None);
+        let mut hb = Heartbeat::new(&l, t0);
         assert_eq!(hb.due(t0 + Duration::from_secs(25)), Some(Due::Ping));
         hb.frame(t0 + Duration::from_secs(26), false);
         assert_eq!(hb.deadline(), Some(t0 + Duration::from_secs(50)));
@@ -130,7 +134,8 @@ mod tests {
     #[test]
     fn only_messages_keep_an_idle_timeout_away() {
         let t0 = Instant::now();
-        let mut hb = Heartbeat::new(&limits(25, 10, Some(60)), t0);
+        let l = limits(25, 10, Some(60));
+        let mut hb = Heartbeat::new(&l, t0);
         hb.frame(t0 + Duration::from_secs(20), true);
         assert_eq!(hb.due(t0 + Duration::from_secs(25)), Some(Due::Ping));
         hb.frame(t0 + Duration::from_secs(26), false); // a pong

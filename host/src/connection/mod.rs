@@ -172,7 +172,7 @@ fn run<S: Io>(
     let writing = writer::write_loop(sink, queue, close_sent_tx, stopped);
     let reading = async move {
         let mut handover = handover::Handover::default();
-        let mut ending = reader::read_loop(
+        let ending = reader::read_loop(
             &mut stream,
             conn,
             &app,
@@ -182,20 +182,11 @@ fn run<S: Io>(
             &mut handover,
         )
         .await;
-        // The messages before the end go first (an app that is gone takes none).
-        let _ = handover.flush(&app).await;
-        if let Some(error) = ending.error.take() {
-            let _ = app.send(Input::Event(Event::Error { conn, error })).await;
-        }
-        let _ = app
-            .send(Input::Event(Event::Close {
-                conn,
-                code: ending.code,
-                reason: std::mem::take(&mut ending.reason),
-            }))
-            .await;
+        // Boxed: the end's state would otherwise take room beside the reader's in
+        // every connection's task, for the connection's whole life.
+        let drain = Box::pin(finish(&app, conn, handover, ending)).await;
         drop(stop);
-        (ending.drain, stream)
+        (drain, stream)
     };
     futures_util::future::join(reading, writing)
         .then(move |((drain_first, stream), sink)| {
@@ -212,6 +203,29 @@ fn run<S: Io>(
             OptionFuture::from(draining)
         })
         .map(drop)
+}
+
+/// The connection's last events: the messages before its end, its error if any,
+/// then its close. Whether the socket is to be drained before it is shut.
+async fn finish(
+    app: &AppHandle,
+    conn: ConnId,
+    mut handover: handover::Handover,
+    mut ending: failure::Ending,
+) -> bool {
+    // The messages before the end go first (an app that is gone takes none).
+    let _ = handover.flush(app).await;
+    if let Some(error) = ending.error.take() {
+        let _ = app.send(Input::Event(Event::Error { conn, error })).await;
+    }
+    let _ = app
+        .send(Input::Event(Event::Close {
+            conn,
+            code: ending.code,
+            reason: std::mem::take(&mut ending.reason),
+        }))
+        .await;
+    ending.drain
 }
 
 /// The WebSocket over `io` (behind the gate), and the connection registered with
@@ -424,11 +438,11 @@ mod footprint {
 
     /// An idle connection is mostly its task: its future's state stays allocated for
     /// the connection's whole life, so a buffer or a cold path's state inside it costs
-    /// memory at every connection (a 4 KiB drain buffer once did). Over a TCP
-    /// socket the future is 48 bytes more than over this pipe, and tokio adds 96
-    /// bytes and rounds the task up to 128: at 1,152 here the task is 1,280 bytes,
-    /// one of jemalloc's size classes; the next is 1,536 (2026-12-07, a task was
-    /// 2,048 bytes before the futures were built to keep each part once).
+    /// memory at every connection (a 4 KiB drain buffer once did). The gateway's
+    /// task adds the task tracker's token (8 bytes) and tokio's header and trailer,
+    /// and tokio rounds it up to 128: at 912 bytes here or less the task is 1,024
+    /// bytes, one of jemalloc's size classes; the next is 1,280. (2026-12-07: 2,048
+    /// before the futures were built to keep each part once, 880 since.)
     #[tokio::test]
     async fn a_connection_task_stays_small() {
         let (app, _events) = AppHandle::for_test(Limits::default());
@@ -445,8 +459,8 @@ mod footprint {
         let size = std::mem::size_of_val(&task);
         eprintln!("a connection's task holds {size} bytes of state");
         assert!(
-            size <= 1152,
-            "a connection's task holds {size} bytes of state (at most 1,152: see above)"
+            size <= 912,
+            "a connection's task holds {size} bytes of state (at most 912: see above)"
         );
     }
 }

@@ -53,7 +53,9 @@ pub(super) fn read_loop<S: Io>(
         // Messages were handed to the app since the gate last held: their replies must
         // be out before a close frame goes through.
         let mut unsettled = false;
-        let mut peer_close: Option<(u16, String)> = None;
+        // Boxed: only a closing connection has one, and every connection keeps its
+        // state for its whole life.
+        let mut peer_close: Option<Box<(u16, String)>> = None;
         let mut invalid_close = false;
         let mut close_watch_done = false;
         let mut deadline: Option<Instant> = None;
@@ -222,7 +224,7 @@ pub(super) fn read_loop<S: Io>(
                         // that over in place of the client's frame.
                         invalid_close = true;
                     }
-                    peer_close = Some((code, reason));
+                    peer_close = Some(Box::new((code, reason)));
                     continue;
                 }
                 // Pings are answered by the protocol layer; pongs need nothing.
@@ -230,34 +232,39 @@ pub(super) fn read_loop<S: Io>(
                 // What came before the error goes first (if the app's queue is full, the
                 // caller hands it over before the error).
                 Some(Err(_)) if handover.try_flush(app).is_err() => return Ending::dropped(None),
-                Some(Err(e)) => match failure(&e) {
-                    Failure::Ended => break,
-                    Failure::Dropped(error) => {
-                        if peer_close.is_some() {
-                            break;
+                Some(Err(e)) => {
+                    // The closing is made here and awaited after the error is gone:
+                    // the task's state holds neither across the wait.
+                    let closing = match failure(&e) {
+                        Failure::Ended => break,
+                        Failure::Dropped(error) => {
+                            if peer_close.is_some() {
+                                break;
+                            }
+                            return Ending::dropped(error);
                         }
-                        return Ending::dropped(error);
-                    }
-                    Failure::Close { close, kind } => {
-                        tracing::debug!(app = %app.name, conn, code = close.code(), "closing: {e}");
-                        let error = ConnectionError {
-                            kind,
-                            message: e.to_string(),
-                        };
-                        return Box::pin(close_for_error(
-                            outbox,
-                            &mut close_sent,
-                            close_watch_done,
-                            close,
-                            error,
-                        ))
-                        .await;
-                    }
-                },
+                        Failure::Close { close, kind } => {
+                            tracing::debug!(app = %app.name, conn, code = close.code(), "closing: {e}");
+                            let error = ConnectionError {
+                                kind,
+                                message: e.to_string(),
+                            };
+                            Box::pin(close_for_error(
+                                outbox,
+                                &mut close_sent,
+                                close_watch_done,
+                                close,
+                                error,
+                            ))
+                        }
+                    };
+                    drop(e);
+                    return closing.await;
+                }
             };
             handover.push(event);
         }
-        match peer_close {
+        match peer_close.map(|close| *close) {
             Some((code, reason)) => Ending {
                 code,
                 reason,

@@ -95,31 +95,38 @@ impl<S: Io> Writer<S> {
     /// Writes until stopped; says why it ended when the reader must know.
     ///
     /// No message is held across a wait here (the task's state, which every
-    /// connection keeps for its whole life, would hold room for several): each goes
-    /// to the sink at once, the wait that follows is for room for the next, and the
-    /// next is taken from the queue only after it. The sink has room whenever a
-    /// message is put: it is fresh, or was last flushed or waited on for room.
+    /// connection keeps for its whole life, would hold room for several): the writer
+    /// waits for something to be queued without taking it, each item is taken only
+    /// when it can go to the sink at once, and the wait that follows is for room for
+    /// the next. The sink has room whenever a message is put: it is fresh, or was
+    /// last flushed or waited on for room.
     async fn run(&mut self) -> Option<WriterEnd> {
         let mut unflushed = 0usize;
         loop {
             if self.reader_done() {
                 return None;
             }
-            // What is queued already is taken without a wait (and without polling
-            // `stopped`, which the check above covered).
-            let mut out = match self.queue.try_recv() {
-                Some(out) => out,
-                None => tokio::select! {
-                    biased;
-                    _ = &mut self.stopped => return None,
-                    out = self.queue.recv() => out?,
-                },
-            };
+            // What is queued already is seen without polling `stopped` (the check
+            // above covered it); the end of the connection is watched while the
+            // queue is empty.
+            let queued = poll_fn(|cx| match self.queue.poll_queued(cx) {
+                Poll::Pending if Pin::new(&mut self.stopped).poll(cx).is_ready() => {
+                    Poll::Ready(false)
+                }
+                other => other,
+            })
+            .await;
+            if !queued {
+                return None;
+            }
             loop {
                 if self.queue.is_aborted() {
                     // Given up on (slow consumer): what is still queued is dropped.
                     return Some(Box::pin(self.close_slow_consumer()).await);
                 }
+                let Some(out) = self.queue.try_recv() else {
+                    break;
+                };
                 let written = match out {
                     Outbound::Message(message) => {
                         unflushed += message.len();
@@ -151,10 +158,6 @@ impl<S: Io> Writer<S> {
                     Write::Done => {}
                     Write::Failed => return None,
                     Write::Aborted => return Some(Box::pin(self.close_slow_consumer()).await),
-                }
-                match self.queue.try_recv() {
-                    Some(next) => out = next,
-                    None => break,
                 }
             }
             unflushed = 0;
