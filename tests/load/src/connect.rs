@@ -38,6 +38,9 @@ pub struct ConnectOptions {
     pub settle: Duration,
     /// The server process, to read its memory.
     pub server_pid: Option<u32>,
+    /// Bytes of one binary message each connection sends, and waits to have echoed,
+    /// once it is open (0: none): what an idle connection keeps after it was busy.
+    pub echo_first: usize,
 }
 
 /// The server's state after one step.
@@ -188,10 +191,28 @@ struct Held {
 }
 
 impl Held {
-    /// Opens `count` connections (indices from `first`) and starts holding them.
-    async fn open(target: &Target, first: usize, count: usize, sources: usize) -> Self {
+    /// Opens `count` connections (indices from `first`), has each echo one message
+    /// of `echo_first` bytes if that is not 0, and starts holding them.
+    async fn open(
+        target: &Target,
+        first: usize,
+        count: usize,
+        sources: usize,
+        echo_first: usize,
+    ) -> Self {
         let release = Arc::new(Notify::new());
-        let (clients, failed) = client::connect_many(target, first, count, sources, 128).await;
+        let (clients, mut failed) = client::connect_many(target, first, count, sources, 128).await;
+        let clients = if echo_first == 0 {
+            clients
+        } else {
+            let echoed: Vec<Option<Client>> = futures_util::stream::iter(clients)
+                .map(|ws| echo_once(ws, echo_first))
+                .buffer_unordered(128)
+                .collect()
+                .await;
+            failed += echoed.iter().filter(|ws| ws.is_none()).count();
+            echoed.into_iter().flatten().collect()
+        };
         let report = HoldReport {
             opened: clients.len(),
             failed,
@@ -230,7 +251,7 @@ impl Holder {
         child: bool,
     ) -> anyhow::Result<Self> {
         if !child {
-            let held = Held::open(&opts.target, first, count, opts.sources).await;
+            let held = Held::open(&opts.target, first, count, opts.sources, opts.echo_first).await;
             return Ok(Self::Local(held));
         }
         let exe = std::env::current_exe().context("finding the load generator's own binary")?;
@@ -239,6 +260,7 @@ impl Holder {
             .args(["--path", &opts.target.path])
             .args(["--first", &first.to_string(), "--count", &count.to_string()])
             .args(["--sources", &opts.sources.to_string()])
+            .args(["--echo-first", &opts.echo_first.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -282,6 +304,27 @@ impl Holder {
     }
 }
 
+/// Sends one binary message of `size` bytes and waits for its echo (the server's
+/// pings answered meanwhile); `None` if the connection failed or did not echo it
+/// within 10 s.
+async fn echo_once(mut ws: Client, size: usize) -> Option<Client> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let payload = vec![0x5a_u8; size];
+    ws.send(Message::binary(payload.clone())).await.ok()?;
+    let echoed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(data))) => return data[..] == payload[..],
+                Some(Ok(_)) => {}
+                _ => return false,
+            }
+        }
+    })
+    .await;
+    matches!(echoed, Ok(true)).then_some(ws)
+}
+
 /// Holds one connection open, answering the server's pings, until released.
 async fn hold_one(mut ws: Client, release: Arc<Notify>) {
     let released = release.notified();
@@ -295,7 +338,8 @@ async fn hold_one(mut ws: Client, release: Arc<Notify>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
 }
 
-/// The `hold` child: opens `count` connections, prints a [`HoldReport`] line, holds
+/// The `hold` child: opens `count` connections (each echoing one message of
+/// `echo_first` bytes first, if not 0), prints a [`HoldReport`] line, holds
 /// them until its standard input closes, then closes them.
 ///
 /// # Errors
@@ -305,8 +349,9 @@ pub async fn hold(
     first: usize,
     count: usize,
     sources: usize,
+    echo_first: usize,
 ) -> anyhow::Result<()> {
-    let held = Held::open(target, first, count, sources).await;
+    let held = Held::open(target, first, count, sources, echo_first).await;
     println!("{}", serde_json::to_string(&held.report)?);
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;

@@ -357,6 +357,7 @@ async fn run_scenario(
                 processes: 2,
                 settle: Duration::from_secs(2),
                 server_pid: Some(pid),
+                echo_first: 0,
             })
             .await?;
             m.insert("connects/s", r.connects_per_sec);

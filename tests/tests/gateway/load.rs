@@ -79,6 +79,7 @@ async fn connect_load_holds_its_connections_and_reads_the_server_memory() {
             processes: 1,
             settle: Duration::from_millis(50),
             server_pid: Some(std::process::id()),
+            echo_first: 0,
         }),
     )
     .await
@@ -86,6 +87,29 @@ async fn connect_load_holds_its_connections_and_reads_the_server_memory() {
     assert_eq!((report.opened, report.failed), (30, 0));
     assert_eq!(report.steps.len(), 2);
     assert!(report.steps.iter().all(|s| s.rss_kib.is_some()));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn connect_load_can_have_each_connection_echo_a_message_before_it_idles() {
+    let gw = TestGateway::start(vec![app("echo", "/echo", plugins::ECHO)]).await;
+    let report = within(
+        "connect load with a message first",
+        connect::run(&ConnectOptions {
+            target: Target::new(gw.addr, "/echo").unwrap(),
+            steps: vec![6],
+            sources: 2,
+            processes: 1,
+            settle: Duration::from_millis(50),
+            server_pid: Some(std::process::id()),
+            // Over tungstenite's read buffer and a frame header's 16-bit length.
+            echo_first: 70_000,
+        }),
+    )
+    .await
+    .unwrap();
+    // A connection whose message did not come back whole counts as failed.
+    assert_eq!((report.opened, report.failed), (6, 0));
     gw.stop().await;
 }
 

@@ -138,6 +138,11 @@ enum Mode {
         /// Pause before reading the server's memory, seconds.
         #[arg(long, default_value_t = 2.0)]
         settle: f64,
+        /// Each connection first sends one binary message of this many bytes and
+        /// waits for its echo, then idles: what an idle connection keeps after it
+        /// was busy (0: none, a fresh connection).
+        #[arg(long, default_value_t = 0)]
+        echo_first: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -151,6 +156,8 @@ enum Mode {
         first: usize,
         #[arg(long)]
         count: usize,
+        #[arg(long, default_value_t = 0)]
+        echo_first: usize,
     },
     /// Run every server through every scenario and print medians and ratios.
     Suite {
@@ -294,6 +301,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             steps,
             processes,
             settle,
+            echo_first,
             json,
         } => {
             let report = connect::run(&ConnectOptions {
@@ -303,6 +311,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
                 processes,
                 settle: seconds(settle)?,
                 server_pid: target.server_pid,
+                echo_first,
             })
             .await?;
             print(&report, json)
@@ -311,7 +320,8 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             target,
             first,
             count,
-        } => connect::hold(&target.target()?, first, count, target.sources).await,
+            echo_first,
+        } => connect::hold(&target.target()?, first, count, target.sources, echo_first).await,
         Mode::Suite {
             gateway,
             baseline,
