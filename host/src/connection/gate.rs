@@ -102,6 +102,15 @@ impl<S> Gate<S> {
     }
 }
 
+impl<S> super::halves::AtRest for Gate<S> {
+    fn at_frame_boundary(&self) -> bool {
+        matches!(self.scan, Scan::Header { have: 0, .. })
+            && !self.fragmented
+            && self.held.is_none()
+            && self.state.state.load(Ordering::Acquire) == OPEN
+    }
+}
+
 /// Whether a frame whose first two header bytes are `b0`, `b1` ends the connection
 /// (RFC 6455 §5.2, §5.4, §5.5; a server requires masked frames), `fragmented` if a
 /// fragmented data message is in progress.

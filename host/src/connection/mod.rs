@@ -63,6 +63,7 @@ use forward_writes;
 
 mod failure;
 mod gate;
+mod halves;
 mod handover;
 mod heartbeat;
 mod reader;
@@ -72,7 +73,6 @@ mod writer;
 use std::future::Future;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::future::{FutureExt, OptionFuture};
 use tokio::sync::oneshot;
 use tokio_tungstenite::WebSocketStream;
@@ -166,7 +166,7 @@ fn run<S: Io>(
         outbox,
         queue,
     } = opened;
-    let (sink, mut stream) = ws.split();
+    let (sink, mut stream) = halves::split(ws);
     let (close_sent_tx, close_sent) = oneshot::channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let writing = writer::write_loop(sink, queue, close_sent_tx, stopped);
@@ -191,7 +191,7 @@ fn run<S: Io>(
     futures_util::future::join(reading, writing)
         .then(move |((drain_first, stream), sink)| {
             let draining = drain_first
-                .then(|| stream.reunite(sink).ok())
+                .then(|| halves::reunite(stream, sink))
                 .flatten()
                 .map(|mut ws| {
                     Box::pin(async move {
@@ -375,6 +375,82 @@ mod tests {
             events.recv().await,
             Some(Input::Event(Event::Text { conn: 7, .. }))
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_carried_large_messages_goes_on_as_before_after_a_heartbeat() {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        let (app, mut events) = AppHandle::for_test(Limits::default());
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        tokio::spawn(super::serve(
+            std::future::ready(Ok::<_, std::convert::Infallible>(server_io)),
+            (),
+            7,
+            app,
+            Box::default(),
+        ));
+        let Some(Input::Connect(joining)) = events.recv().await else {
+            panic!("expected the connection's registration");
+        };
+        let outbox = joining.outbox.clone();
+        let big = |byte: u8| Message::binary(vec![byte; 64 << 10]);
+        let binary_in =
+            async |events: &mut crate::app::inbox::Inbox<Input>| match events.recv().await {
+                Some(Input::Event(Event::Binary { data, .. })) => data,
+                _ => panic!("expected a binary message"),
+            };
+        // 64 KiB each way: tungstenite's buffers grow to it.
+        client.send(big(1)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(binary_in(&mut events).await.len(), 64 << 10);
+        outbox
+            .push(big(2), usize::MAX)
+            .unwrap_or_else(|_| panic!("full"));
+        assert_eq!(client.next().await.and_then(Result::ok), Some(big(2)));
+        // The first heartbeat (25 s): the connection is at rest, what its buffers grew
+        // to is given back (the WebSocket made again over its socket), and it pings.
+        tokio::time::advance(Duration::from_secs(26)).await;
+        assert!(matches!(client.next().await, Some(Ok(Message::Ping(_)))));
+        // It goes on as before: a fragmented message, the client's ping, large
+        // messages each way, and its close.
+        let fragment = |data: &'static [u8], opcode, fin| {
+            Message::Frame(Frame::message(bytes::Bytes::from_static(data), opcode, fin))
+        };
+        client
+            .send(fragment(b"frag", OpCode::Data(Data::Binary), false))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        client
+            .send(fragment(b"ments", OpCode::Data(Data::Continue), true))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&binary_in(&mut events).await[..], b"fragments");
+        client
+            .send(Message::Ping(bytes::Bytes::from_static(b"hi")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            client.next().await.and_then(Result::ok),
+            Some(Message::Pong(bytes::Bytes::from_static(b"hi")))
+        );
+        client.send(big(3)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(binary_in(&mut events).await, vec![3u8; 64 << 10]);
+        outbox
+            .push(big(4), usize::MAX)
+            .unwrap_or_else(|_| panic!("full"));
+        assert_eq!(client.next().await.and_then(Result::ok), Some(big(4)));
+        client.close(None).await.unwrap_or_else(|e| panic!("{e}"));
+        loop {
+            match events.recv().await {
+                // The close frame waits for the replies to the messages before it.
+                Some(Input::Flush { done, .. }) => drop(done),
+                Some(Input::Event(Event::Close { conn: 7, code, .. })) => {
+                    break assert_eq!(code, 1005);
+                }
+                _ => panic!("expected on-close"),
+            }
+        }
     }
 
     /// The default limits with a 60 s idle timeout.

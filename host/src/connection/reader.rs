@@ -7,14 +7,13 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use futures_util::stream::SplitStream;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::failure::{Ending, Failure, failure};
 use super::gate::GateState;
+use super::halves::{AtRest, Reading};
 use super::handover::Handover;
 use super::heartbeat::{Due, Heartbeat};
 use super::writer::WriterEnd;
@@ -38,8 +37,8 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
     clippy::manual_async_fn,
     reason = "an `async fn` keeps its arguments twice in the future"
 )]
-pub(super) fn read_loop<S: Io>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
+pub(super) fn read_loop<S: Io + AtRest>(
+    stream: &mut Reading<S>,
     conn: ConnId,
     app: &AppHandle,
     outbox: &Outbox,
@@ -136,7 +135,7 @@ pub(super) fn read_loop<S: Io>(
                             next = SkipFirst::new(stream.next(), registered) => Wake::Frame(next),
                             () = holding(gate) => Wake::Held,
                             sent = &mut close_sent, if !close_watch_done => Wake::Writer(sent.ok()),
-                            () = &mut alarm, if armed.is_some() => Wake::Alarm,
+                            () = &mut alarm, if armed.is_some() => Wake::Alarm { socket_waits: true },
                         }
                     }
                 }
@@ -171,10 +170,19 @@ pub(super) fn read_loop<S: Io>(
                     }
                     continue;
                 }
-                Wake::Alarm => {
+                Wake::Alarm { socket_waits } => {
                     armed = None;
                     let close = match heartbeat.due(Instant::now()) {
                         Some(Due::Ping) => {
+                            // At each heartbeat, a connection at rest gives back what
+                            // a large message grew its buffers to (the socket was just
+                            // polled and had no frame, or it is not known to be at
+                            // rest: the next beat tries again).
+                            if socket_waits
+                                && poll_fn(|cx| Poll::Ready(stream.release_buffers(cx))).await
+                            {
+                                tracing::debug!(app = %app.name, conn, "the protocol layer's buffers given back");
+                            }
                             outbox.ping();
                             continue;
                         }
@@ -344,8 +352,9 @@ enum Wake {
     Frame(Option<Result<Message, WsError>>),
     /// The writer ended (`None`: without saying why).
     Writer(Option<WriterEnd>),
-    /// The heartbeat's timer.
-    Alarm,
+    /// The heartbeat's timer; `socket_waits` if the socket was polled just before
+    /// and had no frame.
+    Alarm { socket_waits: bool },
 }
 
 /// Every this many turns the reader looks at the writer's end and the timer before
@@ -368,7 +377,9 @@ fn due_now(
     }
     armed
         .is_some_and(|at| at <= Instant::now())
-        .then_some(Wake::Alarm)
+        .then_some(Wake::Alarm {
+            socket_waits: false,
+        })
 }
 
 /// Sends the close frame for a read error and waits (briefly) until it is out.

@@ -6,14 +6,13 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_util::stream::SplitSink;
 use futures_util::{Sink, SinkExt};
 use tokio::sync::oneshot;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::halves::Writing;
 use super::{ERROR_CLOSE_TIMEOUT, Io};
 use crate::app::Outbound;
 use crate::app::outbox::OutboxReceiver;
@@ -52,11 +51,11 @@ enum Write {
 /// writer where it was built, and no second copy of its arguments (an `async fn`
 /// keeps both for its whole life, in every connection's task).
 pub(super) fn write_loop<S: Io>(
-    sink: SplitSink<WebSocketStream<S>, Message>,
+    sink: Writing<S>,
     queue: OutboxReceiver,
     ended: oneshot::Sender<WriterEnd>,
     stopped: oneshot::Receiver<()>,
-) -> impl Future<Output = SplitSink<WebSocketStream<S>, Message>> {
+) -> impl Future<Output = Writing<S>> {
     let mut writer = Writer {
         sink,
         queue,
@@ -78,7 +77,7 @@ pub(super) fn write_loop<S: Io>(
 
 /// The writer's state.
 struct Writer<S> {
-    sink: SplitSink<WebSocketStream<S>, Message>,
+    sink: Writing<S>,
     queue: OutboxReceiver,
     stopped: oneshot::Receiver<()>,
 }
@@ -194,10 +193,7 @@ impl<S: Io> Writer<S> {
     fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
-        step: impl FnOnce(
-            &mut Pin<&mut SplitSink<WebSocketStream<S>, Message>>,
-            &mut Context<'_>,
-        ) -> Poll<Result<(), WsError>>,
+        step: impl FnOnce(&mut Pin<&mut Writing<S>>, &mut Context<'_>) -> Poll<Result<(), WsError>>,
     ) -> Poll<Write> {
         if let Poll::Ready(done) = step(&mut Pin::new(&mut self.sink), cx) {
             return Poll::Ready(if done.is_ok() {
