@@ -217,9 +217,9 @@ mod tests {
     use tokio::io::{AsyncWriteExt, DuplexStream};
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-    use super::super::gate::Gate;
-    use super::super::staging::Staged;
     use super::*;
+    use crate::connection::gate::Gate;
+    use crate::connection::staging::Staged;
 
     type Server = Gate<Staged<DuplexStream>>;
 
@@ -228,7 +228,8 @@ mod tests {
     async fn halves(pipe: usize) -> (Writing<Server>, Reading<Server>, DuplexStream) {
         let (server_io, client_io) = tokio::io::duplex(pipe);
         let (io, _gate) = Gate::new(Staged::new(server_io, 3 * 1024), 1 << 24);
-        let config = WebSocketConfig::default().read_buffer_size(super::super::TUNGSTENITE_SLICE);
+        let config =
+            WebSocketConfig::default().read_buffer_size(crate::connection::TUNGSTENITE_SLICE);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let (writing, reading) = split(ws);
         (writing, reading, client_io)
@@ -265,6 +266,18 @@ mod tests {
         }
     }
 
+    /// The client sends one whole binary frame of `len` bytes; the server reads it.
+    async fn message_in(client: &mut DuplexStream, reading: &mut Reading<Server>, len: usize) {
+        client.write_all(&client_frame(len, true)).await.unwrap();
+        assert_eq!(read(reading).await.len(), len);
+    }
+
+    /// Whether the server, its read half found no frame, gives its buffers back.
+    async fn released_at_rest(reading: &mut Reading<Server>) -> bool {
+        assert!(pending(reading).await, "a frame was still there");
+        release(reading).await
+    }
+
     /// Whether the server's read half has nothing ready now (its last poll found no
     /// frame, as the reader knows before it releases).
     async fn pending(reading: &mut Reading<Server>) -> bool {
@@ -290,75 +303,64 @@ mod tests {
     #[tokio::test]
     async fn small_messages_grow_nothing_and_nothing_is_rebuilt() {
         let (mut writing, mut reading, mut client) = halves(1 << 20).await;
-        client.write_all(&client_frame(32, true)).await.unwrap();
-        assert_eq!(read(&mut reading).await.len(), 32);
+        message_in(&mut client, &mut reading, 32).await;
         writing.send(Message::binary(vec![1u8; 32])).await.unwrap();
-        assert!(pending(&mut reading).await);
-        assert!(!release(&mut reading).await);
+        assert!(!released_at_rest(&mut reading).await);
     }
 
     #[tokio::test]
     async fn a_large_message_read_is_given_back_at_rest_and_the_connection_goes_on() {
         let (mut writing, mut reading, mut client) = halves(1 << 20).await;
-        client
-            .write_all(&client_frame(64 << 10, true))
-            .await
-            .unwrap();
-        assert_eq!(read(&mut reading).await.len(), 64 << 10);
-        assert!(pending(&mut reading).await);
-        assert!(release(&mut reading).await, "grown and at rest: rebuilt");
+        message_in(&mut client, &mut reading, 64 << 10).await;
+        assert!(
+            released_at_rest(&mut reading).await,
+            "grown and at rest: rebuilt"
+        );
         assert!(!release(&mut reading).await, "nothing grew since");
         // Both ways still work, with the same limits, over the same socket.
-        client.write_all(&client_frame(5, true)).await.unwrap();
-        assert_eq!(read(&mut reading).await.len(), 5);
+        message_in(&mut client, &mut reading, 5).await;
         writing.send(Message::binary(vec![7u8; 100])).await.unwrap();
         assert_eq!(drain_client(&mut client).await, 102);
-        let limits = reunite(reading, writing).expect("one stream");
-        assert_eq!(limits.get_config().max_frame_size, Some(16 << 20));
+        let ws = reunite(reading, writing).expect("one stream");
+        assert_eq!(
+            ws.get_config().read_buffer_size,
+            crate::connection::TUNGSTENITE_SLICE
+        );
     }
 
     #[tokio::test]
     async fn a_frame_half_read_keeps_the_buffers_until_it_is_whole() {
         let (_writing, mut reading, mut client) = halves(1 << 20).await;
-        client
-            .write_all(&client_frame(4 << 10, true))
-            .await
-            .unwrap();
-        assert_eq!(read(&mut reading).await.len(), 4 << 10);
+        message_in(&mut client, &mut reading, 4 << 10).await;
         let next = client_frame(2 << 10, true);
         client.write_all(&next[..1000]).await.unwrap();
-        assert!(pending(&mut reading).await);
         assert!(
-            !release(&mut reading).await,
+            !released_at_rest(&mut reading).await,
             "part of a frame is in tungstenite"
         );
         client.write_all(&next[1000..]).await.unwrap();
         assert_eq!(read(&mut reading).await.len(), 2 << 10);
-        assert!(pending(&mut reading).await);
-        assert!(release(&mut reading).await);
+        assert!(released_at_rest(&mut reading).await);
     }
 
     #[tokio::test]
     async fn a_fragmented_message_in_progress_keeps_the_buffers() {
         let (_writing, mut reading, mut client) = halves(1 << 20).await;
-        client
-            .write_all(&client_frame(4 << 10, true))
-            .await
-            .unwrap();
-        assert_eq!(read(&mut reading).await.len(), 4 << 10);
+        message_in(&mut client, &mut reading, 4 << 10).await;
         client
             .write_all(&client_frame(4 << 10, false))
             .await
             .unwrap();
-        assert!(pending(&mut reading).await);
-        assert!(!release(&mut reading).await, "the message is not whole");
+        assert!(
+            !released_at_rest(&mut reading).await,
+            "the message is not whole"
+        );
         // The final fragment: a continuation frame.
         let mut last = client_frame(10, true);
         last[0] = 0x80;
         client.write_all(&last).await.unwrap();
         assert_eq!(read(&mut reading).await.len(), (4 << 10) + 10);
-        assert!(pending(&mut reading).await);
-        assert!(release(&mut reading).await);
+        assert!(released_at_rest(&mut reading).await);
     }
 
     #[tokio::test]
@@ -378,21 +380,15 @@ mod tests {
         let (taken, flushed) = tokio::join!(drain_client(&mut client), writing.flush());
         flushed.unwrap();
         assert_eq!(taken, (64 << 10) + 10);
-        assert!(pending(&mut reading).await);
-        assert!(release(&mut reading).await);
+        assert!(released_at_rest(&mut reading).await);
     }
 
     #[tokio::test]
     async fn a_closing_connection_is_never_rebuilt() {
         let (mut writing, mut reading, mut client) = halves(1 << 20).await;
-        client
-            .write_all(&client_frame(64 << 10, true))
-            .await
-            .unwrap();
-        assert_eq!(read(&mut reading).await.len(), 64 << 10);
+        message_in(&mut client, &mut reading, 64 << 10).await;
         writing.send(Message::Close(None)).await.unwrap();
-        assert!(pending(&mut reading).await);
-        assert!(!release(&mut reading).await);
+        assert!(!released_at_rest(&mut reading).await);
         drop(client);
     }
 }

@@ -75,6 +75,11 @@ pub enum Scenario {
     ClusterPublish1k,
     /// Idle connections: 10,000, then up to the open-file limit.
     Idle,
+    /// Idle after busy: 10,000 connections, each first echoing one 64 KiB binary
+    /// message, read 40 s later (past the gateway's first heartbeat at 25 s, when
+    /// it gives back what the message grew, and jemalloc's 10 s decay). Not in the
+    /// default list: it takes a minute per server.
+    IdleBusy,
     /// 100, 1,000 and 10,000 apps of the echo plugin (the gateway only): start time,
     /// memory per app loaded and unloaded, threads, and the wake of an unloaded app.
     Tenants,
@@ -347,6 +352,22 @@ async fn run_scenario(
             }
         }
         Scenario::Tenants => anyhow::bail!("the tenants scenario starts its own gateways"),
+        Scenario::IdleBusy => {
+            let r = connect::run(&ConnectOptions {
+                target: Target::new(addr, "/echo")?,
+                steps: vec![10_000],
+                sources: 4,
+                processes: 2,
+                settle: Duration::from_secs(40),
+                server_pid: Some(pid),
+                echo_first: 64 << 10,
+            })
+            .await?;
+            m.insert("failed", r.failed as f64);
+            if let Some(kib) = r.kib_per_conn {
+                m.insert("KiB per idle conn after one 64 KiB echo", kib);
+            }
+        }
         Scenario::Idle => {
             let limit = open_file_limit().unwrap_or(10_100);
             let most = limit.saturating_sub(100).max(10_000);
@@ -751,6 +772,7 @@ fn scenario_label(s: Scenario) -> &'static str {
             "publish to a room of 1,000 over 2 cluster nodes (p99 < 50 ms; CPU: both nodes and Redis)"
         }
         Scenario::Idle => "idle connections",
+        Scenario::IdleBusy => "idle connections after one 64 KiB echo each",
         Scenario::Tenants => "apps of one plugin (idle_unload_ms = 500)",
     }
 }
