@@ -81,6 +81,9 @@ pub(crate) struct OutboxReceiver {
     shared: Arc<Shared>,
     /// What was taken from the shared queue and not yet handed out.
     batch: VecDeque<Outbound>,
+    /// A heartbeat's ping was taken: once the queue is seen empty, both deques give
+    /// their memory back (see [`OutboxReceiver::try_recv`]).
+    beat: bool,
 }
 
 fn size_of(message: &Message) -> usize {
@@ -104,6 +107,7 @@ pub(crate) fn outbox() -> (Outbox, OutboxReceiver) {
         OutboxReceiver {
             shared,
             batch: VecDeque::new(),
+            beat: false,
         },
     )
 }
@@ -210,13 +214,28 @@ impl OutboxReceiver {
         }
     }
 
-    fn taken(&self, out: Outbound) -> Outbound {
-        if let Outbound::Message(message) = &out {
-            self.shared
-                .queued
-                .fetch_sub(size_of(message), Ordering::Relaxed);
+    fn taken(&mut self, out: Outbound) -> Outbound {
+        match &out {
+            Outbound::Message(message) => {
+                self.shared
+                    .queued
+                    .fetch_sub(size_of(message), Ordering::Relaxed);
+            }
+            Outbound::Ping => self.beat = true,
+            Outbound::Close { .. } | Outbound::Flushed(_) => {}
         }
         out
+    }
+
+    /// Frees both deques' memory if nothing is queued: the two keep their capacity
+    /// between batches (no allocation per batch), which an idle connection need not
+    /// hold (2 × 224 bytes once anything was sent, its first ping included).
+    fn release_memory(&mut self) {
+        let mut queue = self.shared.queue();
+        if queue.is_empty() && self.batch.is_empty() {
+            *queue = VecDeque::new();
+            self.batch = VecDeque::new();
+        }
     }
 
     /// Moves everything queued into the local batch (one lock for the lot; none
@@ -268,11 +287,19 @@ impl OutboxReceiver {
     }
 
     /// The next item if one is queued.
+    ///
+    /// At each heartbeat (the first time the queue is seen empty after a ping was
+    /// taken) the queue's memory is given back: a connection at rest holds none.
     pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
         if self.batch.is_empty() {
             self.refill();
         }
-        let out = self.batch.pop_front()?;
+        let Some(out) = self.batch.pop_front() else {
+            if std::mem::take(&mut self.beat) {
+                self.release_memory();
+            }
+            return None;
+        };
         Some(self.taken(out))
     }
 }
@@ -337,5 +364,33 @@ mod tests {
         assert!(rx.try_recv().is_none());
         assert!(rx.batch.capacity() <= KEEP_CAPACITY);
         assert_eq!(outbox.queued(), 0);
+    }
+
+    #[test]
+    fn after_a_heartbeat_a_queue_at_rest_holds_no_memory() {
+        let (outbox, mut rx) = outbox();
+        for round in 0..3 {
+            assert!(outbox.push(Message::text("x"), 1 << 20).is_ok());
+            assert!(rx.try_recv().is_some());
+            assert!(rx.try_recv().is_none());
+            // Between batches the deques keep what they had: no allocation per batch.
+            let kept = rx.batch.capacity() + outbox.shared.queue().capacity();
+            assert!(kept > 0, "round {round}");
+        }
+        outbox.ping();
+        assert!(
+            outbox
+                .push(Message::text("after the ping"), 1 << 20)
+                .is_ok()
+        );
+        assert!(matches!(rx.try_recv(), Some(Outbound::Ping)));
+        // Something is still queued: nothing is given back yet.
+        assert!(matches!(rx.try_recv(), Some(Outbound::Message(_))));
+        assert!(rx.try_recv().is_none());
+        assert_eq!(rx.batch.capacity(), 0);
+        assert_eq!(outbox.shared.queue().capacity(), 0);
+        // And the queue goes on.
+        assert!(outbox.push(Message::text("y"), 1 << 20).is_ok());
+        assert!(rx.try_recv().is_some());
     }
 }
