@@ -88,11 +88,6 @@ fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The error a half reports once the stream is gone.
-fn gone() -> WsError {
-    WsError::AlreadyClosed
-}
-
 impl<S: Io> Stream for Reading<S> {
     type Item = Result<Message, WsError>;
 
@@ -129,15 +124,10 @@ impl<S: Io + AtRest> Reading<S> {
         if !shared.grown || shared.closing {
             return false;
         }
-        let Some(ws) = shared.ws.as_mut() else {
-            return false;
-        };
-        if !ws.get_ref().at_frame_boundary()
-            || !matches!(ws.poll_flush_unpin(cx), Poll::Ready(Ok(())))
-        {
-            return false;
-        }
-        let Some(ws) = shared.ws.take() else {
+        let Some(ws) = shared.ws.take_if(|ws| {
+            ws.get_ref().at_frame_boundary()
+                && matches!(ws.poll_flush_unpin(cx), Poll::Ready(Ok(())))
+        }) else {
             return false;
         };
         let config = *ws.get_config();
@@ -164,7 +154,7 @@ impl<S: Io> Writing<S> {
     ) -> Poll<Result<(), WsError>> {
         let mut shared = lock(&self.0);
         let Some(ws) = shared.ws.as_mut() else {
-            return Poll::Ready(Err(gone()));
+            return Poll::Ready(Err(WsError::AlreadyClosed));
         };
         let done = step(ws, cx);
         if matches!(done, Poll::Ready(Ok(()))) {
@@ -192,7 +182,7 @@ impl<S: Io> Sink<Message> for Writing<S> {
         }
         match shared.ws.as_mut() {
             Some(ws) => ws.start_send_unpin(message),
-            None => Err(gone()),
+            None => Err(WsError::AlreadyClosed),
         }
     }
 

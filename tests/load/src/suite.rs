@@ -354,13 +354,10 @@ async fn run_scenario(
         Scenario::Tenants => anyhow::bail!("the tenants scenario starts its own gateways"),
         Scenario::IdleBusy => {
             let r = connect::run(&ConnectOptions {
-                target: Target::new(addr, "/echo")?,
                 steps: vec![10_000],
-                sources: 4,
-                processes: 2,
                 settle: Duration::from_secs(40),
-                server_pid: Some(pid),
                 echo_first: 64 << 10,
+                ..idle_load(addr, pid)?
             })
             .await?;
             m.insert("failed", r.failed as f64);
@@ -372,13 +369,8 @@ async fn run_scenario(
             let limit = open_file_limit().unwrap_or(10_100);
             let most = limit.saturating_sub(100).max(10_000);
             let r = connect::run(&ConnectOptions {
-                target: Target::new(addr, "/echo")?,
                 steps: vec![10_000, most],
-                sources: 4,
-                processes: 2,
-                settle: Duration::from_secs(2),
-                server_pid: Some(pid),
-                echo_first: 0,
+                ..idle_load(addr, pid)?
             })
             .await?;
             m.insert("connects/s", r.connects_per_sec);
@@ -407,6 +399,20 @@ async fn run_scenario(
         }
     }
     Ok(m)
+}
+
+/// The idle scenarios' load: connections to `/echo` from two processes and four
+/// source addresses, read 2 s after the last step, no message first.
+fn idle_load(addr: SocketAddr, pid: u32) -> anyhow::Result<ConnectOptions> {
+    Ok(ConnectOptions {
+        target: Target::new(addr, "/echo")?,
+        steps: vec![10_000],
+        sources: 4,
+        processes: 2,
+        settle: Duration::from_secs(2),
+        server_pid: Some(pid),
+        echo_first: 0,
+    })
 }
 
 /// The tenants scenario: a one-app gateway for the base memory, then 100, 1,000 and

@@ -67,20 +67,30 @@ async fn broadcast_load_sees_every_relayed_message_at_every_receiver() {
     gw.stop().await;
 }
 
+/// A `connect` load on `gw`'s echo, in this process, reading this process's memory.
+fn connect_options(
+    gw: &TestGateway,
+    steps: Vec<usize>,
+    sources: usize,
+    echo_first: usize,
+) -> ConnectOptions {
+    ConnectOptions {
+        target: Target::new(gw.addr, "/echo").unwrap(),
+        steps,
+        sources,
+        processes: 1,
+        settle: Duration::from_millis(50),
+        server_pid: Some(std::process::id()),
+        echo_first,
+    }
+}
+
 #[tokio::test]
 async fn connect_load_holds_its_connections_and_reads_the_server_memory() {
     let gw = TestGateway::start(vec![app("echo", "/echo", plugins::ECHO)]).await;
     let report = within(
         "connect load",
-        connect::run(&ConnectOptions {
-            target: Target::new(gw.addr, "/echo").unwrap(),
-            steps: vec![10, 30],
-            sources: 3,
-            processes: 1,
-            settle: Duration::from_millis(50),
-            server_pid: Some(std::process::id()),
-            echo_first: 0,
-        }),
+        connect::run(&connect_options(&gw, vec![10, 30], 3, 0)),
     )
     .await
     .unwrap();
@@ -95,16 +105,8 @@ async fn connect_load_can_have_each_connection_echo_a_message_before_it_idles() 
     let gw = TestGateway::start(vec![app("echo", "/echo", plugins::ECHO)]).await;
     let report = within(
         "connect load with a message first",
-        connect::run(&ConnectOptions {
-            target: Target::new(gw.addr, "/echo").unwrap(),
-            steps: vec![6],
-            sources: 2,
-            processes: 1,
-            settle: Duration::from_millis(50),
-            server_pid: Some(std::process::id()),
-            // Over tungstenite's read buffer and a frame header's 16-bit length.
-            echo_first: 70_000,
-        }),
+        // Over tungstenite's read buffer and a frame header's 16-bit length.
+        connect::run(&connect_options(&gw, vec![6], 2, 70_000)),
     )
     .await
     .unwrap();
