@@ -143,6 +143,8 @@ fn start(
         route = %app.route,
         plugin = %app.plugin.describe(),
         size = plugin.size,
+        contract = %plugin.contract,
+        packed = plugin.takes_packed(),
         compile_ms = %format_args!("{:.1}", plugin.compile_time.as_secs_f64() * 1e3),
         "app ready"
     );

@@ -8,8 +8,9 @@ use std::marker::PhantomData;
 use std::thread::LocalKey;
 
 use crate::batch;
-use crate::bindings::{wit, wit_handler};
+use crate::bindings::{wit, wit_handler, wit_packed};
 use crate::event::ConnectionId;
+use crate::packed;
 use crate::plugin::Plugin;
 
 /// The plugin value of one component instance; implemented by [`export!`](crate::export).
@@ -77,5 +78,12 @@ impl<I: Instance> wit_handler::Guest for Adapter<I> {
 
     fn restore(state: Vec<u8>) -> Result<(), String> {
         I::with(|p| p.restore(&state))
+    }
+}
+
+impl<I: Instance> wit_packed::Guest for Adapter<I> {
+    fn handle_packed(events: Vec<u8>) -> wit_packed::PackedAnswer {
+        let events = packed::decode(&events);
+        packed::encode(<Self as wit_handler::Guest>::handle(events))
     }
 }

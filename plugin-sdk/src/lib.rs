@@ -66,6 +66,7 @@ pub mod state;
 mod adapter;
 mod batch;
 mod bindings;
+mod packed;
 
 pub use accept::{Accept, Request};
 pub use command::{Command, Payload, close_code};

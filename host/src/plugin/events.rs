@@ -14,7 +14,7 @@
 //! (`get_typed_func` type-checks them against the component): a mismatch refuses
 //! the plugin, it never lowers a wrong layout.
 //!
-//! The only `unsafe` of the host, and the only use of wasmtime's hidden
+//! With `packed`'s typed call, the only `unsafe` of the host, and the only use of wasmtime's hidden
 //! (`__internal`, `#[doc(hidden)]`) traits' items: what the derive macros implement
 //! for every type, written out for one. A wasmtime upgrade that changes them fails
 //! to compile here; `tests/gateway/rooms.rs` sees an empty and a set attachment

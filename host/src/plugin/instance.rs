@@ -20,6 +20,7 @@ use super::events::{self, Handle};
 use super::loader::LoadedPlugin;
 use super::loader::Pre;
 use super::output::PluginLog;
+use super::packed::{self, HandlePacked};
 use super::state::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, StoreState};
 use crate::config::Limits;
 use crate::directory::Directory;
@@ -54,19 +55,25 @@ pub struct HookTrap {
     pub message: String,
 }
 
+/// The most the buffer of packed events keeps between calls, in bytes.
+const PACKED_KEPT: usize = 64 * 1024;
+
 /// A live plugin instance with its own store.
 pub struct PluginInstance {
     store: Store<StoreState>,
     plugin: Bound,
     /// One hook call's time limit (`hook_timeout_ms`).
     hook_timeout: Duration,
+    /// The events of a `handle-packed` call, packed (kept from call to call).
+    packed: Vec<u8>,
 }
 
 /// The instance's exports, per contract version.
 enum Bound {
     V0_1(v0_1::Plugin),
-    /// With `handle`, called with the host's own lowering (see `events`).
-    V0_2(v0_2::Plugin, Handle),
+    /// With `handle`, called with the host's own lowering (see `events`), and
+    /// `handle-packed` if the plugin exports it (see `packed`).
+    V0_2(v0_2::Plugin, Handle, Option<HandlePacked>),
 }
 
 fn trap(hook: &'static str, error: &wasmtime::Error) -> HookTrap {
@@ -125,17 +132,24 @@ impl PluginInstance {
                 instance_pre,
                 indices,
                 handle,
+                packed,
             } => {
                 let instance = instance_pre.instantiate(&mut store).map_err(instantiate)?;
                 let bindings = indices.load(&mut store, &instance).map_err(instantiate)?;
                 let handle = Handle::new(&mut store, &instance, handle).map_err(instantiate)?;
-                Bound::V0_2(bindings, handle)
+                let packed = packed
+                    .as_ref()
+                    .map(|index| HandlePacked::new(&mut store, &instance, index))
+                    .transpose()
+                    .map_err(instantiate)?;
+                Bound::V0_2(bindings, handle, packed)
             }
         };
         Ok(Self {
             store,
             plugin,
             hook_timeout: limits.hook_timeout,
+            packed: Vec::new(),
         })
     }
 
@@ -235,18 +249,45 @@ impl PluginInstance {
             }
             return Ok(Commands::Converted(all.into_iter()));
         }
+        self.start_batch(u32::try_from(events.len()).unwrap_or(u32::MAX));
+        if let Some(answer) = self.handle_packed(events.iter().map(|(e, ctx)| (e, ctx.as_ref()))) {
+            return answer.map_err(|e| trap("on-message", &e));
+        }
         let lowered: Vec<_> = events
             .iter()
             .map(|(e, ctx)| events::event(e, ctx.as_ref()))
             .collect();
-        self.start_batch(u32::try_from(events.len()).unwrap_or(u32::MAX));
-        let Bound::V0_2(_, handle) = &self.plugin else {
+        let Bound::V0_2(_, handle, _) = &self.plugin else {
             return Ok(Commands::Converted(Vec::new().into_iter()));
         };
         handle
             .call(&mut self.store, &lowered)
             .map(|c| Commands::V0_2(c.into_iter()))
             .map_err(|e| trap("on-message", &e))
+    }
+
+    /// Calls `handle-packed` with `events` if the plugin exports it and they are all
+    /// messages (what it takes); `None` if not, and nothing is called.
+    fn handle_packed<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (&'a Event, Option<&'a ConnContext>)>,
+    ) -> Option<wasmtime::Result<Commands>> {
+        let Bound::V0_2(_, _, Some(call)) = &self.plugin else {
+            return None;
+        };
+        let call = *call;
+        self.packed.clear();
+        for (event, ctx) in events {
+            if !packed::pack(&mut self.packed, event, ctx) {
+                return None;
+            }
+        }
+        let answer = call.call(&mut self.store, &self.packed);
+        // A large batch's buffer is not kept for the instance's life.
+        if self.packed.capacity() > PACKED_KEPT {
+            self.packed = Vec::new();
+        }
+        Some(answer.map(|c| Commands::Converted(c.into_iter())))
     }
 
     /// Whether the plugin reads host state (contract 0.2: `room-size`, …): then the
@@ -294,7 +335,7 @@ impl PluginInstance {
                 .wsgate_plugin_handler()
                 .call_on_accept(&mut self.store, conn, &request.into())
                 .map(AcceptDecision::from),
-            Bound::V0_2(p, _) => {
+            Bound::V0_2(p, ..) => {
                 let lists = convert::v0_2::request_lists(&request);
                 p.wsgate_plugin_handler()
                     .call_on_accept(
@@ -339,9 +380,15 @@ impl PluginInstance {
                 }
                 .map(|c| Commands::V0_1(c.into_iter()))
             }
-            Bound::V0_2(_, handle) => handle
-                .call(&mut self.store, &[events::event(event, ctx)])
-                .map(|c| Commands::V0_2(c.into_iter())),
+            Bound::V0_2(_, handle, _) => {
+                let handle = *handle;
+                match self.handle_packed([(event, ctx)]) {
+                    Some(answer) => answer,
+                    None => handle
+                        .call(&mut self.store, &[events::event(event, ctx)])
+                        .map(|c| Commands::V0_2(c.into_iter())),
+                }
+            }
         };
         answer.map_err(|e| trap(event.hook(), &e))
     }
@@ -351,7 +398,7 @@ impl PluginInstance {
         self.start_call();
         let answer = match &self.plugin {
             Bound::V0_1(p) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
-            Bound::V0_2(p, _) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
+            Bound::V0_2(p, ..) => p.wsgate_plugin_handler().call_snapshot(&mut self.store),
         };
         answer.map_err(|e| trap("snapshot", &e))
     }
@@ -363,7 +410,7 @@ impl PluginInstance {
             Bound::V0_1(p) => p
                 .wsgate_plugin_handler()
                 .call_restore(&mut self.store, state),
-            Bound::V0_2(p, _) => p
+            Bound::V0_2(p, ..) => p
                 .wsgate_plugin_handler()
                 .call_restore(&mut self.store, state),
         };

@@ -80,6 +80,8 @@ pub(crate) enum Pre {
         instance_pre: wasmtime::component::InstancePre<StoreState>,
         indices: v0_2::PluginIndices,
         handle: wasmtime::component::ComponentExportIndex,
+        /// `handle-packed`'s, if the plugin exports it (see `packed`).
+        packed: Option<wasmtime::component::ComponentExportIndex>,
     },
 }
 
@@ -101,6 +103,18 @@ fn preamble(bytes: &[u8]) -> Preamble {
 }
 
 impl LoadedPlugin {
+    /// Whether the plugin takes its messages packed (contract 0.2's optional
+    /// `handle-packed`; see `packed`).
+    pub fn takes_packed(&self) -> bool {
+        matches!(
+            &self.compiled.pre,
+            Pre::V0_2 {
+                packed: Some(_),
+                ..
+            }
+        )
+    }
+
     /// Compiles `bytes` (a component) and checks it against the plugin world.
     /// `origin` names it in logs (a path, or `embedded:chat`).
     ///
@@ -154,6 +168,7 @@ fn compile_and_link(
             handle: super::events::export_index(&instance_pre).ok_or_else(|| {
                 PluginError::Link(format!("it has no `handle` in `{}`", v0_2::HANDLER_EXPORT))
             })?,
+            packed: super::packed::export_index(&instance_pre),
             instance_pre,
         },
     };

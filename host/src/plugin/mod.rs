@@ -11,6 +11,8 @@
 //! - `convert`: the host's own types (`crate::model`) to and from the bindings.
 //! - `events`: contract 0.2's `handle`, called with the host's own lowering of the
 //!   events (an empty attachment costs no call into the plugin).
+//! - `packed`: contract 0.2's optional `handle-packed`: a call's messages in one
+//!   buffer, its sends in another.
 //!
 //! Below the runtime: it imports only `config` and `model` of the crate.
 
@@ -23,6 +25,7 @@ mod events;
 pub mod instance;
 pub mod loader;
 pub(crate) mod output;
+mod packed;
 mod shared;
 mod state;
 

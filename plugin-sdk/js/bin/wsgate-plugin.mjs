@@ -41,7 +41,7 @@ writeFileSync(
     `export * from ${JSON.stringify("./" + path.basename(entry))};\n` +
     `globalThis[Symbol.for("wsgate-plugin.host")] = host;\n`,
 );
-const args = [cli, "--wit", path.join(sdk, "wit"), "--js", wrapper, "--sync", "--stub-wasi",
+const args = [cli, "--wit", path.join(sdk, "wit"), "--world", "plugin", "--js", wrapper, "--sync", "--stub-wasi",
   "--module-root", root, "-o", out];
 let run;
 try {
