@@ -87,3 +87,18 @@ async fn a_panicking_hook_closes_that_connection_1011_and_the_app_keeps_serving(
     newcomer.send_text("hello").await;
     assert_eq!(newcomer.recv_text().await, "hello");
 }
+
+#[tokio::test]
+async fn a_packed_answer_that_breaks_the_format_is_a_trap_of_its_call_only() {
+    let gw = TestGateway::start(vec![app("bad", "/bad", plugins::BAD_PACKED)]).await;
+    let mut bystander = gw.connect("/bad").await;
+    bystander.send_text("fine").await;
+    assert_eq!(bystander.recv_text().await, "fine");
+    for broken in ["unknown", "cut", "not-utf8", "no-command"] {
+        let mut culprit = gw.connect("/bad").await;
+        culprit.send_text(broken).await;
+        assert_eq!(culprit.recv_close().await.0, 1011, "{broken}");
+        bystander.send_text(broken.to_uppercase()).await;
+        assert_eq!(bystander.recv_text().await, broken.to_uppercase());
+    }
+}
