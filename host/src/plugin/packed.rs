@@ -6,8 +6,8 @@
 //! Nothing the plugin answers is trusted: an answer that breaks the format is refused
 //! as a trap would be ([`Malformed`]), and every text it sends is checked for UTF-8.
 //!
-//! Its one `unsafe` is `events`' own: a function typed once, when the instance
-//! starts, called later without typing it again.
+//! Its `unsafe` is `events`' own (a function typed once, when the instance starts,
+//! called later without typing it again) and text that is ASCII taken as UTF-8.
 
 #![allow(unsafe_code)]
 
@@ -144,6 +144,17 @@ pub(crate) fn pack(buf: &mut Vec<u8>, event: &Event, ctx: Option<&ConnContext>) 
     true
 }
 
+/// `bytes` as text, if they are UTF-8. Most text is ASCII, which `is_ascii` sees
+/// in a few word-wide steps where a full UTF-8 check of 32 bytes takes ~130
+/// instructions (the check of every message is ~3 % of an echo at 16 per call).
+fn utf8(bytes: Bytes) -> Result<Utf8Bytes, Malformed> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        return Ok(unsafe { Utf8Bytes::from_bytes_unchecked(bytes) });
+    }
+    Utf8Bytes::try_from(bytes).map_err(|_| Malformed("a text is not UTF-8"))
+}
+
 /// A length as the format writes it, if it fits.
 fn len(bytes: &[u8]) -> Option<u32> {
     u32::try_from(bytes.len()).ok()
@@ -187,7 +198,7 @@ fn commands(answer: PackedAnswer) -> Result<Vec<Command>, Malformed> {
         };
         at = end;
         let payload = if entry == TEXT {
-            Payload::Text(Utf8Bytes::try_from(bytes).map_err(|_| Malformed("a text is not UTF-8"))?)
+            Payload::Text(utf8(bytes)?)
         } else {
             Payload::Binary(bytes)
         };
@@ -347,6 +358,20 @@ mod tests {
             unreachable!()
         };
         assert_eq!(t.len(), SHARED_UP_TO);
+    }
+
+    #[test]
+    fn ascii_and_other_utf8_text_are_both_taken() {
+        for text in ["plain ascii", "héllo wörld ✓ 🦀", ""] {
+            let got = commands(answer(send(TEXT, 1, text.as_bytes()), Vec::new())).unwrap();
+            assert_eq!(
+                got,
+                [Command::Send {
+                    conn: 1,
+                    payload: Payload::Text(Utf8Bytes::from(text)),
+                }]
+            );
+        }
     }
 
     #[test]
