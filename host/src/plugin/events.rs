@@ -33,7 +33,7 @@ use wasmtime::component::{
 };
 use wasmtime::{AsContextMut, Store};
 
-use super::bindings::v0_2::{HANDLER_EXPORT, types};
+use super::bindings::v0_2::types;
 use crate::model::{ConnContext, ConnId, Event as HostEvent};
 
 /// A connection's attachment, as `list<u8>`: lowered without a call into the plugin
@@ -168,12 +168,17 @@ pub(crate) enum Event<'a> {
 /// The signature of `handle`, with these types.
 type Signature<'a> = (&'a [Event<'a>],);
 
-/// Where a 0.2 component exports `handle` (looked up once, when the plugin loads).
-pub(crate) fn export_index<T>(pre: &InstancePre<T>) -> Option<ComponentExportIndex> {
+/// Where `component` exports `function` of the interface `interface`, if it does
+/// (looked up once, when the plugin loads; `handle` here, `packed`'s too).
+pub(crate) fn export_index<T>(
+    pre: &InstancePre<T>,
+    interface: &str,
+    function: &str,
+) -> Option<ComponentExportIndex> {
     let component = pre.component();
-    let (_, interface) = component.get_export(None, HANDLER_EXPORT)?;
-    let (_, handle) = component.get_export(Some(&interface), "handle")?;
-    Some(handle)
+    let (_, interface) = component.get_export(None, interface)?;
+    let (_, index) = component.get_export(Some(&interface), function)?;
+    Some(index)
 }
 
 /// An instance's `handle` export, type-checked against these types.

@@ -9,6 +9,8 @@ use wasmtime::component::Component;
 use super::PluginError;
 use super::bindings::{HANDLER_INTERFACE, v0_1, v0_2};
 use super::engine::PluginEngine;
+use super::events::export_index;
+use super::packed::{HANDLE_PACKED, PACKED_EXPORT};
 use super::shared::Compiled;
 use super::state::StoreState;
 use crate::config::PluginSource;
@@ -165,10 +167,10 @@ fn compile_and_link(
         Contract::V0_1 => Pre::V0_1(v0_1::PluginPre::new(instance_pre).map_err(link)?),
         Contract::V0_2 => Pre::V0_2 {
             indices: v0_2::PluginIndices::new(&instance_pre).map_err(link)?,
-            handle: super::events::export_index(&instance_pre).ok_or_else(|| {
-                PluginError::Link(format!("it has no `handle` in `{}`", v0_2::HANDLER_EXPORT))
-            })?,
-            packed: super::packed::export_index(&instance_pre),
+            handle: export_index(&instance_pre, v0_2::HANDLER_EXPORT, "handle").ok_or_else(
+                || PluginError::Link(format!("it has no `handle` in `{}`", v0_2::HANDLER_EXPORT)),
+            )?,
+            packed: export_index(&instance_pre, PACKED_EXPORT, HANDLE_PACKED),
             instance_pre,
         },
     };

@@ -14,15 +14,15 @@
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use wasmtime::AsContextMut;
-use wasmtime::component::{
-    ComponentExportIndex, ComponentType, Func, Instance, InstancePre, Lift, TypedFunc,
-};
+use wasmtime::component::{ComponentExportIndex, ComponentType, Func, Instance, Lift, TypedFunc};
 
 use super::bindings::v0_2::types;
 use crate::model::{Command, ConnContext, ConnId, Event, Payload};
 
 /// The export's interface.
 pub(crate) const PACKED_EXPORT: &str = "wsgate:plugin/packed@0.2.0";
+/// Its function.
+pub(crate) const HANDLE_PACKED: &str = "handle-packed";
 
 /// `kind` of a message event, and the entry of a text send.
 const TEXT: u8 = 0;
@@ -60,15 +60,6 @@ struct PackedAnswer {
 #[derive(Debug, thiserror::Error)]
 #[error("its packed answer is malformed: {0}")]
 pub(crate) struct Malformed(&'static str);
-
-/// Where a component exports `handle-packed`, if it does (looked up once, when the
-/// plugin loads).
-pub(crate) fn export_index<T>(pre: &InstancePre<T>) -> Option<ComponentExportIndex> {
-    let component = pre.component();
-    let (_, interface) = component.get_export(None, PACKED_EXPORT)?;
-    let (_, handle) = component.get_export(Some(&interface), "handle-packed")?;
-    Some(handle)
-}
 
 /// An instance's `handle-packed`, type-checked.
 #[derive(Clone, Copy)]
@@ -129,17 +120,21 @@ pub(crate) fn pack(buf: &mut Vec<u8>, event: &Event, ctx: Option<&ConnContext>) 
     };
     let user = user.map_or(&[][..], str::as_bytes);
     buf.reserve(21 + user.len() + attachment.len() + payload.len());
-    buf.push(kind);
-    buf.extend_from_slice(&conn.to_le_bytes());
-    buf.extend_from_slice(&user_len.to_le_bytes());
-    if !user.is_empty() {
+    let mut head = [0; 21];
+    head[0] = kind;
+    head[1..9].copy_from_slice(&conn.to_le_bytes());
+    head[9..13].copy_from_slice(&user_len.to_le_bytes());
+    if user.is_empty() && attachment.is_empty() {
+        // Nearly every event: the head in one piece, the attachment's length 0.
+        head[17..].copy_from_slice(&payload_len.to_le_bytes());
+        buf.extend_from_slice(&head);
+    } else {
+        buf.extend_from_slice(&head[..13]);
         buf.extend_from_slice(user);
-    }
-    buf.extend_from_slice(&attachment_len.to_le_bytes());
-    if !attachment.is_empty() {
+        buf.extend_from_slice(&attachment_len.to_le_bytes());
         buf.extend_from_slice(attachment);
+        buf.extend_from_slice(&payload_len.to_le_bytes());
     }
-    buf.extend_from_slice(&payload_len.to_le_bytes());
     buf.extend_from_slice(payload);
     true
 }
